@@ -1,0 +1,5 @@
+#pragma once
+namespace halong::agent {
+// Parses argv and runs the chosen subcommand; returns the process exit code.
+int run_cli(int argc, char** argv);
+}  // namespace halong::agent
