@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.hpp"
 
@@ -43,6 +44,9 @@ struct FlowInfo {
   bool to_server = true;       // this packet travels from the flow's initiator
   bool established = false;    // TCP: three-way handshake seen (or midstream pick-up); UDP: both directions seen
   uint64_t pkts_toserver = 0, pkts_toclient = 0;
+  // Per-flow detection state, read and written only by the detection engine
+  // (flowbits set on this flow, as engine-assigned ids). The flow table just keeps it.
+  std::vector<uint32_t> flowbits;
 };
 
 struct Packet {
@@ -70,6 +74,12 @@ struct Packet {
   size_t payload_len = 0;
 
   FlowInfo* flow = nullptr;              // set by the flow table when flows are tracked
+
+  // TCP stream inspection: reassembled, in-order bytes of this direction (bounded window
+  // ending with the newest data), set by the flow table when reassembly is on; the engine
+  // inspects rules against it as Suricata inspects the raw stream. nullptr when absent.
+  const uint8_t* stream = nullptr;
+  size_t stream_len = 0;
 
   // Tunnel outer context (VXLAN, GRE, ERSPAN) when the packet was decapsulated.
   bool tunneled = false;
