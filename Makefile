@@ -15,9 +15,9 @@ CTEST_FLAGS ?=
 DEB_PACKAGES = build-essential cmake pkg-config ccache git \
   libpcap-dev libhyperscan-dev libboost1.81-all-dev libssl-dev librocksdb-dev \
   libspdlog-dev catch2 libyaml-cpp-dev libcli11-dev libpcre2-dev libargon2-dev \
-  libsystemd-dev libbenchmark-dev curl openssl iproute2 ripgrep
+  libsystemd-dev libbenchmark-dev curl openssl iproute2 ripgrep python3
 
-.PHONY: all deps build test demo bench fuzz clean distclean
+.PHONY: all deps build test demo bench fuzz package clean distclean
 
 all: build
 
@@ -48,6 +48,9 @@ bench: deps
 	cmake -S . -B $(BUILD_DIR)-bench -DCMAKE_BUILD_TYPE=Release -DHALONG_BENCH=ON -DHALONG_TESTS=OFF
 	cmake --build $(BUILD_DIR)-bench -j $(JOBS)
 	./scripts/bench.sh $(BUILD_DIR)-bench
+
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_DIR)-fuzz -DHALONG_FUZZ=ON -DHALONG_TESTS=OFF

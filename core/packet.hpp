@@ -44,6 +44,8 @@ struct FlowInfo {
   bool to_server = true;       // this packet travels from the flow's initiator
   bool established = false;    // TCP: three-way handshake seen (or midstream pick-up); UDP: both directions seen
   uint64_t pkts_toserver = 0, pkts_toclient = 0;
+  uint64_t bytes_toserver = 0, bytes_toclient = 0;  // captured frame bytes, as EVE counts them
+  int64_t start_us = 0, last_us = 0;                 // timestamps of first and last packet
   // Per-flow detection state, read and written only by the detection engine
   // (flowbits set on this flow, as engine-assigned ids). The flow table just keeps it.
   std::vector<uint32_t> flowbits;
@@ -81,9 +83,39 @@ struct Packet {
   const uint8_t* stream = nullptr;
   size_t stream_len = 0;
 
-  // Tunnel outer context (VXLAN, GRE, ERSPAN) when the packet was decapsulated.
+  // TCP stream: how many bytes at the END of `stream` are new with this packet (never
+  // inspected before). A stream match that ends at or before stream_len - stream_new_len
+  // was already seen on an earlier packet; the engine uses this to alert once per match.
+  size_t stream_new_len = 0;
+  // Offset of stream[0] in this direction's byte stream (0 = the window starts at the
+  // first byte of the stream, so stream-start anchored depth/offset are meaningful).
+  uint64_t stream_offset = 0;
+
+  // Tunnel outer context (VXLAN, GRE, ERSPAN, IP-in-IP) when the packet was decapsulated.
   bool tunneled = false;
-  uint16_t tunnel_dest_port = 0;
+  uint16_t tunnel_dest_port = 0;         // outer UDP destination port (VXLAN), 0 for GRE
+  uint16_t tunnel_src_port = 0;
+  IpAddr tunnel_src, tunnel_dst;         // outer IP addresses
+  uint8_t tunnel_proto = 0;              // outer IP protocol (17 UDP, 47 GRE, 4/41 IP-in-IP)
+  uint8_t tunnel_depth = 0;              // 1 = one level of encapsulation
+
+  // This packet carries a tunnel: its header fields are the outer ones and its payload
+  // (the inner packet) is cleared, because the inner packet follows as a Packet of its
+  // own (Suricata: header checks on the tunnel root, no payload inspection).
+  bool tunnel_root = false;
+
+  // IP fragments: a fragment is delivered as an IP packet with ip_proto set, NO L4 header
+  // decoded (ports 0, tcp fields 0, icmp -1) and payload = the fragment's data; only
+  // IP-level rules apply to it. The reassembled datagram follows as its own Packet with
+  // `reassembled` set (its bytes live in a decoder-owned buffer).
+  bool ip_fragment = false;
+  bool reassembled = false;
+
+  // Where the L4 header starts / whether it was decoded (false for fragments, non-IP).
+  bool l4_decoded = false;
+  // Checksums, only computed when the decoder is asked to verify them (never a reason
+  // to drop the packet).
+  bool ip_csum_bad = false, l4_csum_bad = false;
 };
 
 // Protocol name as EVE writes it ("TCP", "UDP", "ICMP", "IPv6-ICMP", or the number).
