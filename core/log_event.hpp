@@ -33,6 +33,18 @@ struct LogEvent {
       if (k == name) return &v;
     return nullptr;
   }
+
+  // Appends a field (parsers emit each name at most once).
+  void add(std::string_view name, std::string_view value) { fields.emplace_back(name, value); }
+
+  // Resets the parser-filled part (fields, ts_us, raw, format); keeps capacity, path,
+  // offset and source.
+  void clear_parsed() {
+    fields.clear();
+    ts_us = 0;
+    raw = {};
+    format = {};
+  }
 };
 
 }  // namespace halong::logs

@@ -55,6 +55,9 @@ struct Packet {
   int64_t ts_us = 0;            // capture timestamp, UTC µs
   uint64_t pcap_cnt = 0;        // 1-based packet number in the capture
   int linktype = 1;             // DLT_* of the capture
+  // The captured frame; for a decapsulated packet the encapsulated bytes (from the inner
+  // header on, as Suricata's tunnel pseudo-packet), for a reassembled datagram the
+  // datagram. Flow byte counters add frame_len.
   const uint8_t* frame = nullptr;
   size_t frame_len = 0;
 
@@ -111,7 +114,10 @@ struct Packet {
   bool ip_fragment = false;
   bool reassembled = false;
 
-  // Where the L4 header starts / whether it was decoded (false for fragments, non-IP).
+  // The TCP/UDP/ICMP/SCTP header was decoded. False for fragments, non-IP, other IP
+  // protocols, and for a transport header that is cut or lies about its length (then
+  // ip_proto is set but ports/flags are 0 and payload is empty: only IP-level rules
+  // such as `alert ip ...` should match it).
   bool l4_decoded = false;
   // Checksums, only computed when the decoder is asked to verify them (never a reason
   // to drop the packet).

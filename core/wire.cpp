@@ -1,5 +1,7 @@
 #include "core/wire.hpp"
 
+#include <cctype>
+
 #include <boost/json.hpp>
 
 namespace halong::wire {
@@ -13,10 +15,26 @@ struct Encoder {
             {"protocol", h.protocol},
             {"token", h.token},
             {"version", h.version},
+            {"ruleset_version", h.ruleset_version},
             {"agent", json::object{{"id", h.agent.id}, {"hostname", h.agent.hostname}, {"agency", h.agent.agency}}}};
   }
   json::object operator()(const Welcome& w) const {
-    return {{"type", "welcome"}, {"agent_id", w.agent_id}, {"highest_seq", w.highest_seq}};
+    return {{"type", "welcome"}, {"agent_id", w.agent_id}, {"highest_seq", w.highest_seq},
+            {"agency", w.agency}, {"ruleset_version", w.ruleset_version}};
+  }
+  json::object operator()(const EnrollRequest& e) const {
+    return {{"type", "enroll"}, {"token", e.token}, {"hostname", e.hostname}, {"csr", e.csr_pem}};
+  }
+  json::object operator()(const Enrolled& e) const {
+    return {{"type", "enrolled"}, {"agent_id", e.agent_id}, {"agency", e.agency}, {"cert", e.cert_pem}, {"ca", e.ca_pem}};
+  }
+  json::object operator()(const RulesetPush& r) const {
+    json::array files;
+    for (const auto& [name, text] : r.files) files.emplace_back(json::object{{"name", name}, {"text", text}});
+    return {{"type", "ruleset"}, {"version", r.version}, {"files", std::move(files)}};
+  }
+  json::object operator()(const RulesetStatus& r) const {
+    return {{"type", "ruleset_status"}, {"version", r.version}, {"ok", r.ok}, {"message", r.message}};
   }
   json::object operator()(const AlertBatch& b) const {
     json::array arr;
@@ -56,6 +74,22 @@ Result<uint64_t> get_u64(const json::object& o, std::string_view k, const std::s
 
 std::string encode(const Message& m) { return json::serialize(std::visit(Encoder{}, m)); }
 
+std::string encode_alert_batch_raw(uint64_t batch, const std::vector<std::string_view>& alert_json) {
+  size_t n = 64;
+  for (auto a : alert_json) n += a.size() + 1;
+  std::string out;
+  out.reserve(n);
+  out += R"({"type":"alerts","batch":)";
+  out += std::to_string(batch);
+  out += R"(,"alerts":[)";
+  for (size_t i = 0; i < alert_json.size(); ++i) {
+    if (i) out += ',';
+    out += alert_json[i];
+  }
+  out += "]}";
+  return out;
+}
+
 Result<Message> decode(std::string_view frame) {
   if (frame.size() > kMaxFrameBytes) return bad("frame of " + std::to_string(frame.size()) + " bytes is over the limit");
   boost::system::error_code ec;
@@ -72,8 +106,10 @@ Result<Message> decode(std::string_view frame) {
     if (!tok) return tok.error();
     h.token = *tok;
     if (auto ver = get_str(o, "version", "hello")) h.version = *ver;
+    if (auto rv = get_str(o, "ruleset_version", "hello")) h.ruleset_version = *rv;
     auto p = get_u64(o, "protocol", "hello");
     if (!p) return p.error();
+    if (*p > 1000) return bad("hello.protocol " + std::to_string(*p) + " is not a protocol version");
     h.protocol = static_cast<int>(*p);
     auto it = o.find("agent");
     if (it == o.end() || !it->value().is_object()) return bad("hello.agent must be an object");
@@ -93,6 +129,8 @@ Result<Message> decode(std::string_view frame) {
     auto hs = get_u64(o, "highest_seq", "welcome");
     if (!hs) return hs.error();
     w.highest_seq = *hs;
+    if (auto ag = get_str(o, "agency", "welcome")) w.agency = *ag;
+    if (auto rv = get_str(o, "ruleset_version", "welcome")) w.ruleset_version = *rv;
     return Message{w};
   }
   if (t == "alerts") {
@@ -140,7 +178,78 @@ Result<Message> decode(std::string_view frame) {
     if (auto r = get_u64(o, "retry_after_ms", "error")) e.retry_after_ms = *r;
     return Message{e};
   }
+  if (t == "enroll") {
+    EnrollRequest e;
+    auto tok = get_str(o, "token", "enroll");
+    if (!tok) return tok.error();
+    e.token = *tok;
+    auto csr = get_str(o, "csr", "enroll");
+    if (!csr) return csr.error();
+    e.csr_pem = *csr;
+    if (auto hn = get_str(o, "hostname", "enroll")) e.hostname = *hn;
+    return Message{std::move(e)};
+  }
+  if (t == "enrolled") {
+    Enrolled e;
+    for (auto [key, dst] : {std::pair{"agent_id", &e.agent_id}, std::pair{"cert", &e.cert_pem}, std::pair{"ca", &e.ca_pem}}) {
+      auto v = get_str(o, key, "enrolled");
+      if (!v) return v.error();
+      *dst = *v;
+    }
+    if (auto ag = get_str(o, "agency", "enrolled")) e.agency = *ag;
+    return Message{std::move(e)};
+  }
+  if (t == "ruleset") {
+    RulesetPush r;
+    auto v = get_str(o, "version", "ruleset");
+    if (!v) return v.error();
+    r.version = *v;
+    auto it = o.find("files");
+    if (it == o.end() || !it->value().is_array()) return bad("ruleset.files must be an array");
+    const auto& arr = it->value().get_array();
+    for (size_t i = 0; i < arr.size(); ++i) {
+      if (!arr[i].is_object()) return bad("ruleset.files[" + std::to_string(i) + "] must be an object");
+      std::string ctx = "ruleset.files[" + std::to_string(i) + "]";
+      auto name = get_str(arr[i].get_object(), "name", ctx);
+      if (!name) return name.error();
+      auto text = get_str(arr[i].get_object(), "text", ctx);
+      if (!text) return text.error();
+      r.files.emplace_back(*name, *text);
+    }
+    return Message{std::move(r)};
+  }
+  if (t == "ruleset_status") {
+    RulesetStatus r;
+    auto v = get_str(o, "version", "ruleset_status");
+    if (!v) return v.error();
+    r.version = *v;
+    auto it = o.find("ok");
+    if (it == o.end() || !it->value().is_bool()) return bad("ruleset_status.ok must be a boolean");
+    r.ok = it->value().get_bool();
+    if (auto m = get_str(o, "message", "ruleset_status")) r.message = *m;
+    return Message{std::move(r)};
+  }
   return bad("unknown message type '" + t + "'");
 }
+
+Result<EnrollmentToken> parse_enrollment_token(std::string_view token) {
+  auto fail = [] {
+    return make_error(ErrorCode::invalid_argument,
+                      "enrollment token is malformed (expected hlt1.<secret>.<64 hex digits of the collector fingerprint>)");
+  };
+  if (token.substr(0, 5) != "hlt1.") return fail();
+  token.remove_prefix(5);
+  auto dot = token.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return fail();
+  EnrollmentToken t{std::string(token.substr(0, dot)), std::string(token.substr(dot + 1))};
+  if (t.fingerprint.size() != 64 || t.secret.size() < 16) return fail();
+  for (char c : t.fingerprint)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return fail();
+  for (char c : t.secret)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return fail();
+  return t;
+}
+
+std::string format_enrollment_token(const EnrollmentToken& t) { return "hlt1." + t.secret + "." + t.fingerprint; }
 
 }  // namespace halong::wire

@@ -1,11 +1,17 @@
 // Agent <-> collector messages, carried as WebSocket text frames holding one JSON object
-// each (path /agent/v1 over TLS). Version 1. docs/architecture.md describes the exchange:
+// each (path /agent/v1 over TLS). Version 1. docs/delivery.md describes the exchange:
 //
-//   agent -> hello {token, agent, version, last_acked_seq}
-//   collector -> welcome {agent_id, highest_seq}      (or error {code, message} and close)
+//   agent -> enroll {token, hostname, csr}            (no client certificate yet)
+//   collector -> enrolled {agent_id, agency, cert, ca} (or error, then close)
+//
+//   agent -> hello {token?, agent, version, ruleset_version}   (mTLS: token empty)
+//   collector -> welcome {agent_id, agency, highest_seq, ruleset_version}
+//                                                      (or error {code, message} and close)
 //   agent -> alerts {batch, alerts:[Alert...]}        (seqs strictly increasing)
 //   collector -> ack {batch, highest_seq}             (after the batch is durable)
 //   agent -> heartbeat {stats}
+//   collector -> ruleset {version, files:[{name,text}]}
+//   agent -> ruleset_status {version, ok, message}
 //   collector -> error {code, message, retry_after_ms}
 #pragma once
 
@@ -24,15 +30,18 @@ constexpr size_t kMaxFrameBytes = 16 * 1024 * 1024;  // a frame larger than this
 constexpr size_t kMaxBatchAlerts = 10'000;
 
 struct Hello {
-  std::string token;             // enrollment / shared token (mTLS identity later)
+  std::string token;             // shared token; empty with mTLS (identity from the certificate)
   AgentRef agent;
   std::string version;           // agent software version
   int protocol = kProtocolVersion;
+  std::string ruleset_version;   // the ruleset the agent runs now ("" = none / local rules)
 };
 
 struct Welcome {
   std::string agent_id;
   uint64_t highest_seq = 0;      // the highest seq the collector has stored for this agent
+  std::string agency;            // from the agent's certificate (mTLS), else from hello
+  std::string ruleset_version;   // the ruleset the collector wants the agent to run ("" = none)
 };
 
 struct AlertBatch {
@@ -55,9 +64,51 @@ struct ErrorMsg {
   uint64_t retry_after_ms = 0;   // > 0: the agent may retry after this long
 };
 
-using Message = std::variant<Hello, Welcome, AlertBatch, Ack, Heartbeat, ErrorMsg>;
+// Enrollment (same endpoint, before the agent has a certificate): the agent sends a CSR and
+// the one-time token; the collector answers with the signed certificate and its CA.
+struct EnrollRequest {
+  std::string token;
+  std::string hostname;
+  std::string csr_pem;
+};
+
+struct Enrolled {
+  std::string agent_id;
+  std::string agency;
+  std::string cert_pem;
+  std::string ca_pem;
+};
+
+// A ruleset pushed by the collector (and re-sent on connect when the agent runs another
+// version). Files are (name, text) pairs: "*.rules" Suricata, "*.yml"/"*.yaml" Sigma.
+struct RulesetPush {
+  std::string version;
+  std::vector<std::pair<std::string, std::string>> files;
+};
+
+// The agent reports what it runs after a push (or on connect): ok, or the reason it kept the
+// previous version.
+struct RulesetStatus {
+  std::string version;
+  bool ok = false;
+  std::string message;
+};
+
+using Message = std::variant<Hello, Welcome, AlertBatch, Ack, Heartbeat, ErrorMsg, EnrollRequest, Enrolled, RulesetPush,
+                             RulesetStatus>;
+
+// Enrollment token text: "hlt1.<secret>.<collector certificate SHA-256, 64 hex>".
+struct EnrollmentToken {
+  std::string secret;
+  std::string fingerprint;
+};
+Result<EnrollmentToken> parse_enrollment_token(std::string_view token);
+std::string format_enrollment_token(const EnrollmentToken& t);
 
 std::string encode(const Message& m);
+// An "alerts" frame from alerts already in JSON form (the agent's spool keeps them so):
+// no parse / re-serialise on the send path. Each element must be one JSON object.
+std::string encode_alert_batch_raw(uint64_t batch, const std::vector<std::string_view>& alert_json);
 // Decoding checks the type and every required field; the error names the field.
 Result<Message> decode(std::string_view frame);
 

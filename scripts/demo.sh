@@ -40,9 +40,9 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.1
 done
-API_TOKEN_FILE="$VAR/collector/api.token"
-ENROLL_TOKEN_FILE="$VAR/collector/enroll.token"
-CA_FILE="$VAR/collector/tls/server.crt"
+API_TOKEN_FILE="$VAR/collector/api-token"
+ENROLL_TOKEN_FILE="$VAR/collector/enroll-token"
+CA_FILE="$VAR/collector/tls/collector.crt"
 for f in "$API_TOKEN_FILE" "$ENROLL_TOKEN_FILE" "$CA_FILE"; do
   [ -f "$f" ] || { echo "demo: the collector did not create $f; its log:" >&2; cat "$VAR/collector.log" >&2; exit 1; }
 done

@@ -20,7 +20,7 @@ struct CollectorConfig {
   // Agent gateway (TLS WebSocket).
   std::string gateway_listen = "0.0.0.0:7443";
   // Shared enrollment token accepted in the agents' hello (created on first start in
-  // data_dir/enroll.token when empty).
+  // data_dir/enroll-token when empty).
   std::string enroll_token;
   uint64_t retention_days = 0;  // 0 = keep forever
 };

@@ -5,13 +5,18 @@
 using namespace halong;
 
 TEST_CASE("wire messages round-trip", "[core][wire]") {
-  wire::Hello h{"tok-123", {"agent-1", "host1", "so-tttt"}, "0.1.0", wire::kProtocolVersion};
+  wire::Hello h;
+  h.token = "tok-123";
+  h.agent = {"agent-1", "host1", "so-tttt"};
+  h.version = "0.1.0";
+  h.ruleset_version = "r7";
   auto m = wire::decode(wire::encode(h));
   REQUIRE(m.ok());
   auto* hb = std::get_if<wire::Hello>(&*m);
   REQUIRE(hb);
   REQUIRE(hb->token == "tok-123");
   REQUIRE(hb->agent == h.agent);
+  REQUIRE(hb->ruleset_version == "r7");
 
   wire::AlertBatch b;
   b.batch = 7;
@@ -45,4 +50,44 @@ TEST_CASE("wire rejects garbage with a named reason", "[core][wire]") {
   REQUIRE_THAT(r2.error().message, Catch::Contains("alerts[0]"));
   auto r3 = wire::decode(R"({"type":"ack","batch":-1,"highest_seq":0})");
   REQUIRE_FALSE(r3.ok());
+}
+
+TEST_CASE("wire enrollment and ruleset messages round-trip", "[core][wire]") {
+  wire::EnrollRequest e{"hlt1.secret.fp", "host-9", "-----BEGIN CERTIFICATE REQUEST-----\n..."};
+  auto me = wire::decode(wire::encode(e));
+  REQUIRE(me.ok());
+  REQUIRE(std::get<wire::EnrollRequest>(*me).csr_pem == e.csr_pem);
+
+  wire::Enrolled d{"ag-1", "so-a", "CERT", "CA"};
+  auto md = wire::decode(wire::encode(d));
+  REQUIRE(md.ok());
+  REQUIRE(std::get<wire::Enrolled>(*md).ca_pem == "CA");
+
+  wire::RulesetPush r;
+  r.version = "v3";
+  r.files = {{"a.rules", "alert tcp any any -> any any (sid:1;)"}, {"b.yml", "title: x\n"}};
+  auto mr = wire::decode(wire::encode(r));
+  REQUIRE(mr.ok());
+  REQUIRE(std::get<wire::RulesetPush>(*mr).files == r.files);
+
+  wire::RulesetStatus rs{"v3", false, "b.yml:1: bad"};
+  auto ms = wire::decode(wire::encode(rs));
+  REQUIRE(ms.ok());
+  REQUIRE_FALSE(std::get<wire::RulesetStatus>(*ms).ok);
+  REQUIRE(std::get<wire::RulesetStatus>(*ms).message == rs.message);
+
+  auto bad = wire::decode(R"({"type":"ruleset","version":"v","files":[{"name":1}]})");
+  REQUIRE_FALSE(bad.ok());
+  REQUIRE_THAT(bad.error().message, Catch::Contains("files[0].name"));
+}
+
+TEST_CASE("enrollment token carries the collector fingerprint and rejects malformed text", "[core][wire]") {
+  std::string fp(64, 'a');
+  auto t = wire::parse_enrollment_token(wire::format_enrollment_token({"s3cr3t-s3cr3t-s3cr3t", fp}));
+  REQUIRE(t.ok());
+  REQUIRE(t->fingerprint == fp);
+  REQUIRE(t->secret == "s3cr3t-s3cr3t-s3cr3t");
+  REQUIRE_FALSE(wire::parse_enrollment_token("hlt1.short." + fp).ok());
+  REQUIRE_FALSE(wire::parse_enrollment_token("hlt2.s3cr3t-s3cr3t-s3cr3t." + fp).ok());
+  REQUIRE_FALSE(wire::parse_enrollment_token("hlt1.s3cr3t-s3cr3t-s3cr3t.xyz").ok());
 }

@@ -1,0 +1,82 @@
+// ApiHandler: the collector's HTTP API as a transport-free function handle(Request) ->
+// Response, tested without sockets; HttpServer (http_server.hpp) puts it on a socket.
+// Routes and their contract: docs/api/openapi.yaml (a test checks both list the same paths).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collector/api/auth.hpp"
+#include "collector/api/http_types.hpp"
+#include "collector/store/alert_store.hpp"
+
+namespace halong::collector {
+class AuditLog;
+class AlertBus;
+struct BusEvent;
+}
+
+namespace halong::collector::api {
+
+class UserDirectory;
+
+struct ApiOptions {
+  std::function<int64_t()> now_us;  // injected clock; default: system clock
+  std::string openapi_yaml;         // served at /api/v1/openapi.yaml (empty: 404)
+  size_t bulk_max = 10000;          // most alerts one bulk update may change
+  // Extra lines appended to /metrics (gateway counters...), called per scrape.
+  std::function<std::string()> extra_metrics;
+  // Users, API tokens and sessions (login/logout/users/tokens routes); null = those routes
+  // answer 503 unavailable. Must outlive the handler.
+  UserDirectory* users = nullptr;
+  bool secure_cookies = false;      // set Secure on the session cookie (API served over TLS)
+  // Live stream source (GET /api/v1/stream); null = the stream answers 503. Publish into it
+  // by wrapping the store in a PublishingStore (collector/store/alert_bus.hpp).
+  AlertBus* bus = nullptr;
+};
+
+// What one live-stream client asked for, within what it may see.
+struct StreamFilter {
+  Principal who;
+  AlertQuery query;  // scope already applied
+};
+
+struct Route {
+  std::string method;   // "GET", "PATCH", "POST"
+  std::string pattern;  // "/api/v1/alerts/{id}"
+  bool auth = true;
+};
+
+class ApiHandler {
+ public:
+  // store and auth must outlive the handler; audit may be null (changes then are not
+  // recorded, for tests of the skeleton only).
+  ApiHandler(AlertStore& store, Authenticator& auth, AuditLog* audit, ApiOptions opt = {});
+  ~ApiHandler();
+
+  // Never throws; every error is a JSON body {"error":{"code","message"}}.
+  Response handle(const Request& req);
+
+  // The WebSocket route: authenticates the upgrade request and parses its filter (same
+  // query parameters as /api/v1/alerts). An error is answered as a JSON error response.
+  Result<StreamFilter> stream_filter(const Request& req);
+  static bool stream_matches(const StreamFilter& f, const BusEvent& e);
+  static std::string stream_message(const BusEvent& e);  // {"type":"alert"|"incident",...}
+  AlertBus* bus() const;
+
+  // Every route the router serves (the OpenAPI test compares these with the document).
+  static const std::vector<Route>& routes();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Loads docs/api/openapi.yaml from a source or install tree; empty string when absent.
+std::string load_openapi(const std::string& path);
+
+}  // namespace halong::collector::api

@@ -1,0 +1,259 @@
+// End to end: a pcap or a log file, through the real agent binary, over TLS WebSocket,
+// into the real collector, read back through the HTTP API, and again after a restart.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "tests/integration/harness.hpp"
+
+using namespace halong::testing;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+bool have_corpus() {
+  if (fs::exists(corpus_dir() / "README.md")) return true;
+  WARN("SKIPPED: " << corpus_dir() << " is absent (the shared test corpus); this test needs it");
+  return false;
+}
+
+// The rule line with `sid:<sid>;` from an Emerging Threats rules file, read in place.
+std::string et_rule(const std::string& file, uint64_t sid) {
+  std::ifstream in(corpus_dir() / "et-open" / "rules" / file);
+  std::string line, needle = "sid:" + std::to_string(sid) + ";";
+  while (std::getline(in, line))
+    if (line.rfind("alert ", 0) == 0 && line.find(needle) != std::string::npos) return line;
+  return {};
+}
+
+std::string agent_config(const CollectorProcess& c, const fs::path& dir) {
+  return "agent:\n  id: e2e-agent\n  hostname: e2e.example.gov.vn\n  agency: so-test\n  data_dir: " +
+         (dir / "agent").string() + "\ncollector:\n  address: 127.0.0.1:" + std::to_string(c.gateway_port()) +
+         "\n  token: " + c.enroll_token() + "\n  ca_file: " + c.ca_file().string() + "\n";
+}
+
+std::string jstr(const json::object& o, const char* k) {
+  auto it = o.find(k);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+int64_t jint(const json::object& o, const char* k) {
+  auto it = o.find(k);
+  return it != o.end() ? it->value().to_number<int64_t>() : -1;
+}
+
+}  // namespace
+
+TEST_CASE("an ET Open rule alert on a corpus pcap reaches the API and survives a collector restart",
+          "[e2e][network]") {
+  if (!have_corpus()) return;
+  TempDir tmp;
+  const auto rule = et_rule("emerging-attack_response.rules", 2100498);
+  REQUIRE_FALSE(rule.empty());
+  write_file(tmp / "et.rules", rule + "\n");
+
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  write_file(tmp / "agent.yaml", agent_config(collector, tmp.path()));
+
+  auto r = run({agent_binary(), "replay", "--config", (tmp / "agent.yaml").string(), "--pcap",
+                (corpus_dir() / "suricata-verify" / "alert-testmyids" / "input.pcap").string(), "--rules",
+                (tmp / "et.rules").string(), "--send"},
+               tmp.path());
+  INFO("agent stderr: " << r.err << "\ncollector: " << collector.log());
+  REQUIRE(r.code == 0);
+
+  // Ground truth from the pcap (tcpdump): packet 6 is the server's HTTP response
+  // 82.165.177.154:80 -> 10.16.1.11:54186 carrying "uid=0(root)"; Suricata's own
+  // expectation for this case (index.json) is exactly one alert.
+  auto check = [&] {
+    auto alerts = collector.alerts();
+    REQUIRE(alerts.size() == 1);
+    const auto& a = alerts[0];
+    REQUIRE(a.at("alert").as_object().at("signature_id").to_number<uint64_t>() == 2100498);
+    REQUIRE(jstr(a.at("alert").as_object(), "signature") == "GPL ATTACK_RESPONSE id check returned root");
+    REQUIRE(jstr(a, "src_ip") == "82.165.177.154");
+    REQUIRE(jint(a, "src_port") == 80);
+    REQUIRE(jstr(a, "dest_ip") == "10.16.1.11");
+    REQUIRE(jint(a, "dest_port") == 54186);
+    REQUIRE(jstr(a, "proto") == "TCP");
+    REQUIRE(jstr(a.at("agent").as_object(), "id") == "e2e-agent");
+    REQUIRE(jstr(a, "timestamp").rfind("2017-", 0) == 0);  // the pcap's own time, not ours
+    // by id and by filter
+    auto one = http_get(collector.api_port(), "/api/v1/alerts/" + jstr(a, "id"), collector.api_token());
+    REQUIRE(one.status == 200);
+    REQUIRE(collector.alerts("sid=2100498").size() == 1);
+    REQUIRE(collector.alerts("sid=1").empty());
+    REQUIRE(collector.alerts("agent=e2e-agent").size() == 1);
+    REQUIRE(collector.alerts("agent=someone-else").empty());
+  };
+  check();
+  collector.stop();
+  collector.start();
+  check();
+
+  // Replaying the same pcap again is a new run of the agent: new alerts, new sequence
+  // numbers (the agent's spool keeps counting), so the store holds two.
+  auto r2 = run({agent_binary(), "replay", "--config", (tmp / "agent.yaml").string(), "--pcap",
+                 (corpus_dir() / "suricata-verify" / "alert-testmyids" / "input.pcap").string(), "--rules",
+                 (tmp / "et.rules").string(), "--send"},
+                tmp.path());
+  REQUIRE(r2.code == 0);
+  REQUIRE(collector.alerts("sid=2100498").size() == 2);
+}
+
+TEST_CASE("a Sigma keyword rule on a real sshd log reaches the API with exact counts", "[e2e][logs]") {
+  if (!have_corpus()) return;
+  TempDir tmp;
+  const auto log = corpus_dir() / "loghub" / "OpenSSH" / "OpenSSH_2k.log";
+  REQUIRE(fs::exists(log));
+  write_file(tmp / "breakin.yml", R"(title: SSH reverse mapping failed, possible break-in attempt
+id: 0b1f2a8e-6d6c-4b8e-9d3a-2a8c1f0e5d11
+status: test
+description: sshd could not map the client's address back to its name
+logsource:
+  product: linux
+  service: sshd
+detection:
+  keywords:
+    - 'POSSIBLE BREAK-IN ATTEMPT'
+  condition: keywords
+level: low
+)");
+  // Independent count: lines of the file containing the keyword.
+  size_t expected = 0;
+  std::set<uint64_t> expected_offsets;
+  {
+    std::ifstream in(log, std::ios::binary);
+    std::string line;
+    uint64_t off = 0;
+    while (std::getline(in, line)) {
+      if (line.find("POSSIBLE BREAK-IN ATTEMPT") != std::string::npos) {
+        ++expected;
+        expected_offsets.insert(off);
+      }
+      off += line.size() + 1;
+    }
+  }
+  REQUIRE(expected > 0);
+
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  write_file(tmp / "agent.yaml", agent_config(collector, tmp.path()) +
+                                     "logs:\n  - paths: [" + log.string() + "]\n    format: sshd\n    service: sshd\n");
+  auto r = run({agent_binary(), "replay", "--config", (tmp / "agent.yaml").string(), "--logs-from-config", "--rules",
+                (tmp / "breakin.yml").string(), "--send"},
+               tmp.path());
+  INFO("agent stderr: " << r.err << "\ncollector: " << collector.log());
+  REQUIRE(r.code == 0);
+
+  auto check = [&] {
+    auto alerts = collector.alerts();
+    REQUIRE(alerts.size() == expected);
+    std::set<uint64_t> offsets;
+    for (const auto& a : alerts) {
+      const auto& al = a.at("alert").as_object();
+      REQUIRE(jstr(al, "engine") == "sigma");
+      REQUIRE(jstr(al, "signature") == "SSH reverse mapping failed, possible break-in attempt");
+      REQUIRE(jstr(al, "rule_id") == "0b1f2a8e-6d6c-4b8e-9d3a-2a8c1f0e5d11");
+      const auto& lg = a.at("log").as_object();
+      REQUIRE(jstr(lg, "path") == log.string());
+      REQUIRE(jstr(lg, "line").find("POSSIBLE BREAK-IN ATTEMPT") != std::string::npos);
+      offsets.insert(lg.at("offset").to_number<uint64_t>());
+    }
+    REQUIRE(offsets == expected_offsets);  // each matching line once, none twice
+  };
+  check();
+  collector.stop();
+  collector.start();
+  check();
+}
+
+TEST_CASE("bad input gets a clear error and a non-zero exit", "[e2e][errors]") {
+  TempDir tmp;
+  write_file(tmp / "ok.rules",
+             "alert tcp any any -> any any (msg:\"x\"; content:\"abc\"; sid:1; rev:1;)\n");
+
+  SECTION("a missing pcap names the file") {
+    auto r = run({agent_binary(), "replay", "--pcap", (tmp / "nope.pcap").string(), "--rules",
+                  (tmp / "ok.rules").string()},
+                 tmp.path());
+    REQUIRE(r.code != 0);
+    REQUIRE(r.code < 128);  // an error, not a crash
+    REQUIRE_THAT(r.err, Catch::Contains("nope.pcap"));
+  }
+  SECTION("a corrupt pcap names the file") {
+    write_file(tmp / "bad.pcap", std::string("\xd4\xc3\xb2\xa1garbage-garbage-garbage", 27));
+    auto r = run({agent_binary(), "replay", "--pcap", (tmp / "bad.pcap").string(), "--rules",
+                  (tmp / "ok.rules").string()},
+                 tmp.path());
+    REQUIRE(r.code != 0);
+    REQUIRE(r.code < 128);
+    REQUIRE_THAT(r.err, Catch::Contains("bad.pcap"));
+  }
+  SECTION("a truncated corpus pcap: alerts before the damage, then a clear error") {
+    if (!have_corpus()) return;
+    auto full = read_file(corpus_dir() / "suricata-verify" / "alert-testmyids" / "input.pcap");
+    write_file(tmp / "cut.pcap", full.substr(0, full.size() - 100));
+    auto r = run({agent_binary(), "replay", "--pcap", (tmp / "cut.pcap").string(), "--rules",
+                  (tmp / "ok.rules").string()},
+                 tmp.path());
+    REQUIRE(r.code < 128);
+    if (r.code != 0) REQUIRE_THAT(r.err, Catch::Contains("cut.pcap"));
+  }
+  SECTION("a rule line that does not parse is reported with file:line") {
+    write_file(tmp / "bad.rules",
+               "alert tcp any any -> any any (msg:\"fine\"; content:\"a\"; sid:10;)\n"
+               "# comment\n"
+               "alert tcp any any -> any any (msg:\"broken\"; content:\"|4G|\"; sid:11;)\n");
+    auto r = run({agent_binary(), "rules", "check", (tmp / "bad.rules").string()}, tmp.path());
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.out, Catch::Contains("bad.rules:3"));
+    REQUIRE_THAT(r.out, Catch::Contains("1 loaded"));
+  }
+  SECTION("a config error names file:line and key") {
+    write_file(tmp / "agent.yaml", "capture:\n  snaplen: many\n");
+    auto r = run({agent_binary(), "check-config", "--config", (tmp / "agent.yaml").string()}, tmp.path());
+    REQUIRE(r.code == 2);
+    REQUIRE_THAT(r.err, Catch::Contains("agent.yaml:2: capture.snaplen"));
+  }
+}
+
+TEST_CASE("the agent refuses a wrong token and reports a collector that is not there", "[e2e][errors]") {
+  TempDir tmp;
+  write_file(tmp / "kw.yml",
+             "title: abc seen\nid: 6f1c1d2e-0000-4000-8000-00000000abcd\nlogsource:\n  product: linux\n"
+             "detection:\n  keywords: [abc]\n  condition: keywords\nlevel: high\n");
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+
+  SECTION("wrong token") {
+    write_file(tmp / "agent.yaml", "agent:\n  id: a1\n  data_dir: " + (tmp / "agent").string() +
+                                       "\ncollector:\n  address: 127.0.0.1:" + std::to_string(collector.gateway_port()) +
+                                       "\n  token: not-the-token\n  ca_file: " + collector.ca_file().string() + "\n");
+    write_file(tmp / "x.log", "abc\n");
+    auto r = run({agent_binary(), "replay", "--config", (tmp / "agent.yaml").string(), "--log",
+                  (tmp / "x.log").string(), "--format", "raw", "--rules", (tmp / "kw.yml").string(), "--send"},
+                 tmp.path(), std::chrono::seconds(60));
+    REQUIRE(r.code != 0);
+    REQUIRE(r.code < 128);
+    REQUIRE_THAT(r.err, Catch::Contains("token"));
+  }
+  SECTION("no collector: the agent says so, retries, and gives up at its deadline") {
+    collector.stop();
+    write_file(tmp / "agent.yaml", "agent:\n  id: a1\n  data_dir: " + (tmp / "agent").string() +
+                                       "\ncollector:\n  address: 127.0.0.1:" + std::to_string(collector.gateway_port()) +
+                                       "\n  token: t\n  ca_file: " + collector.ca_file().string() + "\n");
+    write_file(tmp / "x.log", "abc\n");
+    auto r = run({agent_binary(), "replay", "--config", (tmp / "agent.yaml").string(), "--log",
+                  (tmp / "x.log").string(), "--format", "raw", "--rules", (tmp / "kw.yml").string(), "--send",
+                  "--send-timeout", "3s"},
+                 tmp.path(), std::chrono::seconds(60));
+    REQUIRE(r.code != 0);
+    REQUIRE(r.code < 128);
+    REQUIRE_THAT(r.err, Catch::Contains("not reachable"));
+    REQUIRE_THAT(r.err, Catch::Contains("retry"));
+  }
+}

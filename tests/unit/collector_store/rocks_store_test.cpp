@@ -1,0 +1,187 @@
+// RocksStore-specific behaviour: durability across reopen, refusing a corrupt store,
+// concurrent writers.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "collector/store/retention.hpp"
+#include "store_fixture.hpp"
+
+using namespace halong;
+using namespace halong::collector;
+using namespace halong::collector::test;
+
+TEST_CASE("rocks store keeps alerts, cursors and triage across a reopen", "[collector][store][rocks]") {
+  TempDir d;
+  auto alerts = make_fixture(120);
+  {
+    auto s = RocksStore::open(d.path.string());
+    REQUIRE(s.ok());
+    store_all(**s, alerts);
+    TriageUpdate u;
+    u.status = TriageStatus::acknowledged;
+    REQUIRE((*s)->update_triage(alerts[5].id, u, "lan", kBase).ok());
+  }
+  auto s = RocksStore::open(d.path.string());
+  REQUIRE(s.ok());
+  CHECK((*s)->alert_count() == alerts.size());
+  for (const auto& a : alerts) {
+    auto got = (*s)->get(a.id);
+    REQUIRE(got.ok());
+    CHECK(*got == a);
+  }
+  uint64_t hi = 0;
+  for (const auto& a : alerts)
+    if (a.agent.id == "db-02") hi = std::max(hi, a.seq);
+  CHECK((*s)->highest_seq("db-02").value() == hi);
+  CHECK((*s)->get_triage(alerts[5].id).value().status == TriageStatus::acknowledged);
+  // A resend after restart is still deduplicated.
+  auto r = (*s)->write_batch(alerts[0].agent.id, {alerts[0]});
+  REQUIRE(r.ok());
+  CHECK(r->duplicates == 1);
+  // New agents after reopen get fresh numeric ids (no clash with stored ones).
+  Alert n = alerts[0];
+  n.agent.id = "new-agent";
+  n.seq = 1;
+  n.id = "new-agent:1";
+  REQUIRE((*s)->write_batch("new-agent", {n}).ok());
+  AlertQuery q;
+  q.agent = "new-agent";
+  auto p = (*s)->query(q);
+  REQUIRE(p.ok());
+  REQUIRE(p->alerts.size() == 1);
+  CHECK(p->alerts[0].id == "new-agent:1");
+}
+
+TEST_CASE("rocks store refuses a corrupt store with a clear error instead of half-opening it",
+          "[collector][store][rocks]") {
+  TempDir d;
+  {
+    auto s = RocksStore::open(d.path.string());
+    REQUIRE(s.ok());
+    store_all(**s, make_fixture(10));
+  }
+  // Corrupt the manifest the CURRENT file points to.
+  std::string manifest;
+  {
+    std::ifstream cur(d.path / "CURRENT");
+    std::getline(cur, manifest);
+  }
+  REQUIRE(!manifest.empty());
+  {
+    std::fstream m(d.path / manifest, std::ios::in | std::ios::out | std::ios::binary);
+    m.seekp(0);
+    m.write("garbage garbage garbage garbage", 31);
+  }
+  auto s = RocksStore::open(d.path.string());
+  REQUIRE(!s.ok());
+  CHECK(s.error().code == ErrorCode::storage_error);
+  CHECK(s.error().message.find(d.path.string()) != std::string::npos);
+}
+
+TEST_CASE("rocks store refuses a missing directory when asked not to create one", "[collector][store][rocks]") {
+  TempDir d;
+  RocksOptions o;
+  o.create_if_missing = false;
+  auto s = RocksStore::open((d.path / "absent").string(), o);
+  REQUIRE(!s.ok());
+  CHECK(s.error().code == ErrorCode::storage_error);
+}
+
+TEST_CASE("rocks store read-only open sees the data and refuses writes", "[collector][store][rocks]") {
+  TempDir d;
+  auto alerts = make_fixture(30);
+  {
+    auto s = RocksStore::open(d.path.string());
+    REQUIRE(s.ok());
+    store_all(**s, alerts);
+  }
+  RocksOptions o;
+  o.read_only = true;
+  auto s = RocksStore::open(d.path.string(), o);
+  REQUIRE(s.ok());
+  CHECK((*s)->get(alerts[3].id).ok());
+  CHECK((*s)->write_batch("x", {alerts[0]}).error().code == ErrorCode::forbidden);
+}
+
+TEST_CASE("rocks store stores each seq once when the same agent's batches race", "[collector][store][rocks]") {
+  TempDir d;
+  RocksOptions o;
+  o.sync = false;
+  auto s = RocksStore::open(d.path.string(), o);
+  REQUIRE(s.ok());
+  std::vector<Alert> batch;
+  for (auto& a : make_fixture(200))
+    if (a.agent.id == "web-01") batch.push_back(a);
+  std::vector<std::thread> ts;
+  std::atomic<size_t> stored{0};
+  for (int i = 0; i < 4; ++i)
+    ts.emplace_back([&] {
+      auto r = (*s)->write_batch("web-01", batch);
+      if (r.ok()) stored += r->stored;
+    });
+  for (auto& t : ts) t.join();
+  CHECK(stored == batch.size());
+  CHECK((*s)->alert_count() == batch.size());
+}
+
+TEST_CASE("retention worker deletes alerts older than the maximum age by the injected clock",
+          "[collector][store][retention]") {
+  TempDir d;
+  RocksOptions o;
+  o.sync = false;
+  auto s = RocksStore::open(d.path.string(), o);
+  REQUIRE(s.ok());
+  auto alerts = make_fixture(100);  // one alert every ~0.5 s from kBase
+  store_all(**s, alerts);
+  int64_t now = kBase + 10'000'000;  // 10 s after the first alert
+  RetentionWorker w(**s, 30'000'000, [&] { return now; });
+  auto r = w.run_once();
+  REQUIRE(r.ok());
+  CHECK(*r == 0);  // nothing is 30 s old yet
+  now = kBase + 60'000'000;  // cutoff = kBase + 30 s
+  r = w.run_once();
+  REQUIRE(r.ok());
+  size_t old = 0;
+  for (auto& a : alerts) old += a.timestamp_us < kBase + 30'000'000;
+  CHECK(*r == old);
+  CHECK(w.deleted_total() == old);
+  CHECK((*s)->alert_count() == alerts.size() - old);
+  // The background loop runs once at start, with the same clock.
+  now = kBase + 1'000'000'000;
+  w.start(std::chrono::hours(1));
+  for (int i = 0; i < 200 && (*s)->alert_count() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  w.stop();
+  CHECK((*s)->alert_count() == 0);
+}
+
+TEST_CASE("rocks store group-commits concurrent batches of many agents and answers each caller",
+          "[collector][store][rocks]") {
+  TempDir d;
+  auto s = RocksStore::open(d.path.string());  // sync on: what group commit is for
+  REQUIRE(s.ok());
+  auto alerts = make_fixture(400);
+  std::map<std::string, std::vector<Alert>> by_agent;
+  for (auto& a : alerts) by_agent[a.agent.id].push_back(a);
+  std::vector<std::thread> ts;
+  std::atomic<size_t> stored{0}, failed{0};
+  for (auto& [agent, v] : by_agent)
+    ts.emplace_back([&, agent = agent, v = v] {
+      for (size_t i = 0; i < v.size(); i += 5) {
+        std::vector<Alert> b(v.begin() + static_cast<long>(i), v.begin() + static_cast<long>(std::min(v.size(), i + 5)));
+        auto r = (*s)->write_batch(agent, b);
+        if (!r) ++failed;
+        else {
+          stored += r->stored;
+          if (r->highest_seq != b.back().seq) ++failed;
+        }
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(failed == 0);
+  CHECK(stored == alerts.size());
+  CHECK((*s)->alert_count() == alerts.size());
+  CHECK((*s)->write_groups() <= (alerts.size() + 4) / 5 + 4);
+  for (auto& [agent, v] : by_agent) CHECK((*s)->highest_seq(agent).value() == v.back().seq);
+}

@@ -1,0 +1,335 @@
+#include <sys/stat.h>
+
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include "core/wire.hpp"
+#include "transport_fixture.hpp"
+
+using namespace halong;
+using namespace halong::testing;
+
+namespace {
+
+uint64_t stored_for(collector::AlertStore& store, const std::string& agent) {
+  auto h = store.highest_seq(agent);
+  return h ? *h : 0;
+}
+
+std::unique_ptr<agent::Uplink> make_uplink(const agent::UplinkOptions& o) {
+  auto u = agent::Uplink::create(o);
+  REQUIRE(u.ok());
+  return std::move(*u);
+}
+
+}  // namespace
+
+TEST_CASE("collector creates a 0600 key and a self-signed certificate on first start and reuses them", "[collector][gateway][tls]") {
+  TempDir d("cert");
+  auto c1 = collector::ensure_server_certificate(d.path);
+  REQUIRE(c1.ok());
+  REQUIRE(c1->created);
+  struct stat st{};
+  REQUIRE(::stat(c1->key_file.c_str(), &st) == 0);
+  REQUIRE((st.st_mode & 0777) == 0600);
+  REQUIRE(c1->fingerprint_sha256.size() == 64);
+  auto fp = collector::certificate_fingerprint(c1->cert_file);
+  REQUIRE(fp.ok());
+  REQUIRE(*fp == c1->fingerprint_sha256);
+
+  auto c2 = collector::ensure_server_certificate(d.path);
+  REQUIRE(c2.ok());
+  REQUIRE_FALSE(c2->created);
+  REQUIRE(c2->fingerprint_sha256 == c1->fingerprint_sha256);
+
+  ::chmod(c1->key_file.c_str(), 0644);
+  auto c3 = collector::ensure_server_certificate(d.path);
+  REQUIRE_FALSE(c3.ok());
+  REQUIRE_THAT(c3.error().message, Catch::Contains("chmod 600"));
+}
+
+TEST_CASE("agent ships alerts in batches and each is acked after the store has it", "[transport][loopback]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  FaultStore store(mem);
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(store).ok());
+  auto o = agent_options(col, col.port(), d.path / "spool");
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  const int n = 1234;
+  for (int i = 0; i < n; ++i) REQUIRE(up->submit(make_alert(2000000 + static_cast<uint64_t>(i % 7))).ok());
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(20)).ok());
+  REQUIRE(mem.alert_count() == n);
+  REQUIRE(stored_for(mem, "agent-1") == n);
+  auto st = up->status();
+  REQUIRE(st.alerts_acked == n);
+  REQUIRE(st.spool.depth == 0);
+  REQUIRE(store.write_calls >= static_cast<uint64_t>(n / o.batch_size));
+  auto a = mem.get("agent-1:17");
+  REQUIRE(a.ok());
+  REQUIRE(a->seq == 17);
+  REQUIRE(a->agent.hostname == "host-agent-1");
+  REQUIRE(a->alert.signature_id == 2000000 + 16 % 7);
+  auto gs = col.gw->stats();
+  REQUIRE(gs.alerts_stored == n);
+  REQUIRE(gs.alerts_duplicate == 0);
+  up->stop();
+  col.stop();
+}
+
+TEST_CASE("a wrong token is refused with a clear unauthorized error", "[transport][loopback]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(mem).ok());
+  auto o = agent_options(col, col.port(), d.path / "spool");
+  o.token = "not-the-token";
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  REQUIRE(up->submit(make_alert(1)).ok());
+  auto r = up->flush_and_wait(std::chrono::seconds(10));
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.error().code == ErrorCode::unauthorized);
+  REQUIRE_THAT(r.error().message, Catch::Contains("token rejected"));
+  REQUIRE(mem.alert_count() == 0);
+  REQUIRE(col.gw->stats().auth_failures >= 1);
+  REQUIRE(up->spool().stats().depth == 1);  // kept for when the token is fixed
+}
+
+TEST_CASE("agent refuses a collector whose certificate does not match the pinned fingerprint", "[transport][loopback][tls]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(mem).ok());
+  auto o = agent_options(col, col.port(), d.path / "spool");
+  o.pinned_sha256 = std::string(64, 'a');
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  REQUIRE(up->submit(make_alert(1)).ok());
+  auto r = up->flush_and_wait(std::chrono::seconds(10));
+  REQUIRE_FALSE(r.ok());
+  REQUIRE_THAT(r.error().message, Catch::Contains("not the pinned"));
+  REQUIRE(mem.alert_count() == 0);
+}
+
+TEST_CASE("agent verifies the collector with a CA file too", "[transport][loopback][tls]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(mem).ok());
+  auto o = agent_options(col, col.port(), d.path / "spool");
+  o.pinned_sha256.clear();
+  o.ca_file = col.cert.cert_file;
+  o.host = "127.0.0.1";
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  REQUIRE(up->submit(make_alert(1)).ok());
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(10)).ok());
+  REQUIRE(mem.alert_count() == 1);
+}
+
+TEST_CASE("agent retries with backoff while the collector is away and then delivers everything", "[transport][loopback]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  uint16_t port = free_port();
+  auto o = agent_options(col, port, d.path / "spool");
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  for (int i = 0; i < 500; ++i) REQUIRE(up->submit(make_alert(5)).ok());
+  auto r = up->flush_and_wait(ms(500));
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.error().code == ErrorCode::unavailable);
+  REQUIRE_THAT(r.error().message, Catch::Contains("not reachable"));
+  REQUIRE(up->status().connect_failures >= 2);
+  REQUIRE(col.start(mem, port).ok());
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(10)).ok());
+  REQUIRE(mem.alert_count() == 500);
+}
+
+TEST_CASE("agent resends unacked batches after a collector restart and the store keeps each alert once", "[transport][loopback]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  FaultStore store(mem);
+  store.write_delay_ms = 2;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(store).ok());
+  uint16_t port = col.port();
+  auto o = agent_options(col, port, d.path / "spool");
+  o.batch_size = 50;
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  const int n = 5000;
+  std::thread producer([&] {
+    for (int i = 0; i < n; ++i) {
+      (void)up->submit(make_alert(9));
+      if (i % 500 == 0) std::this_thread::sleep_for(ms(5));
+    }
+  });
+  for (int k = 0; k < 3; ++k) {
+    std::this_thread::sleep_for(ms(60));
+    col.stop();  // mid-stream: some batches written, not acked
+    std::this_thread::sleep_for(ms(50));
+    REQUIRE(col.start(store, port).ok());
+  }
+  producer.join();
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(20)).ok());
+  REQUIRE(mem.alert_count() == n);
+  REQUIRE(stored_for(mem, "agent-1") == n);
+  auto page = mem.query([] {
+    collector::AlertQuery q;
+    q.limit = n + 10;
+    return q;
+  }());
+  REQUIRE(page.ok());
+  std::set<uint64_t> seqs;
+  for (auto& a : page->alerts) seqs.insert(a.seq);
+  REQUIRE(seqs.size() == static_cast<size_t>(n));
+  REQUIRE(*seqs.begin() == 1);
+  REQUIRE(*seqs.rbegin() == static_cast<uint64_t>(n));
+}
+
+TEST_CASE("garbage and truncated frames close only that connection", "[transport][loopback][faults]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(mem).ok());
+  auto o = agent_options(col, col.port(), d.path / "spool");
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  REQUIRE(up->submit(make_alert(1)).ok());
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(10)).ok());
+
+  // Not JSON at all, before hello.
+  {
+    RawClient c;
+    REQUIRE_FALSE(c.connect(col.port()));
+    REQUIRE_FALSE(c.send("\x01\x02 garbage {{{"));
+    boost::system::error_code ec;
+    auto reply = c.read(ec);
+    REQUIRE_FALSE(ec);
+    auto m = wire::decode(reply);
+    REQUIRE(m.ok());
+    auto* e = std::get_if<wire::ErrorMsg>(&*m);
+    REQUIRE(e);
+    REQUIRE(e->code == "parse_error");
+    c.read(ec);
+    REQUIRE(ec);  // closed by the collector
+  }
+  // A valid hello, then a truncated batch.
+  {
+    RawClient c;
+    REQUIRE_FALSE(c.connect(col.port()));
+    REQUIRE_FALSE(c.send(wire::encode(raw_hello("raw-1"))));
+    boost::system::error_code ec;
+    auto w = wire::decode(c.read(ec));
+    REQUIRE(w.ok());
+    REQUIRE(std::holds_alternative<wire::Welcome>(*w));
+    std::string batch = wire::encode_alert_batch_raw(1, {to_json_string(make_alert(3))});
+    REQUIRE_FALSE(c.send(batch.substr(0, batch.size() / 2)));
+    auto e = wire::decode(c.read(ec));
+    REQUIRE(e.ok());
+    REQUIRE(std::holds_alternative<wire::ErrorMsg>(*e));
+    c.read(ec);
+    REQUIRE(ec);
+  }
+  // Plain HTTP on the wrong path.
+  {
+    RawClient c;
+    REQUIRE(c.connect(col.port(), "/other"));
+  }
+  // The real agent is unaffected.
+  for (int i = 0; i < 10; ++i) REQUIRE(up->submit(make_alert(2)).ok());
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(10)).ok());
+  REQUIRE(mem.alert_count() == 11);
+  REQUIRE(col.gw->stats().protocol_errors >= 3);
+}
+
+TEST_CASE("an oversized frame is refused with close code 1009", "[transport][loopback][faults]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  auto go = col.options();
+  go.max_frame_bytes = 64 * 1024;
+  REQUIRE(col.start(mem, go).ok());
+  RawClient c;
+  REQUIRE_FALSE(c.connect(col.port()));
+  REQUIRE_FALSE(c.send(wire::encode(raw_hello("raw-2"))));
+  boost::system::error_code ec;
+  REQUIRE(wire::decode(c.read(ec)).ok());
+  std::string big(200 * 1024, 'x');
+  (void)c.send(big);
+  auto e = wire::decode(c.read(ec));
+  REQUIRE(e.ok());
+  REQUIRE(std::get<wire::ErrorMsg>(*e).code == "resource_exhausted");
+  c.read(ec);
+  REQUIRE(ec == boost::beast::websocket::error::closed);
+  REQUIRE(c.ws->reason().code == boost::beast::websocket::close_code::too_big);
+  for (int i = 0; i < 100 && col.gw->stats().protocol_errors == 0; ++i) std::this_thread::sleep_for(ms(10));
+  REQUIRE(col.gw->stats().protocol_errors == 1);
+}
+
+TEST_CASE("a client that is not TLS is refused and counted", "[transport][loopback][faults]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(mem).ok());
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket s(ioc);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), col.port()});
+  std::string req = "GET /agent/v1 HTTP/1.1\r\nHost: x\r\n\r\n";
+  boost::asio::write(s, boost::asio::buffer(req));
+  timeval tv{5, 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  boost::system::error_code ec;
+  while (!ec) s.read_some(boost::asio::buffer(buf), ec);
+  for (int i = 0; i < 50 && col.gw->stats().tls_failures == 0; ++i) std::this_thread::sleep_for(ms(10));
+  REQUIRE(col.gw->stats().tls_failures == 1);
+}
+
+TEST_CASE("a store that refuses writes gets a retry-after, a stall flag, and ingestion resumes", "[transport][loopback][faults]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  FaultStore store(mem);
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(store).ok());
+  auto o = agent_options(col, col.port(), d.path / "spool");
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  store.fail_writes = true;
+  for (int i = 0; i < 300; ++i) REQUIRE(up->submit(make_alert(4)).ok());
+  REQUIRE_FALSE(up->flush_and_wait(ms(600)).ok());
+  REQUIRE(col.gw->stats().ingest_stalled);
+  REQUIRE_THAT(col.gw->stats().last_store_error, Catch::Contains("No space"));
+  REQUIRE_THAT(up->status().last_error, Catch::Contains("cannot store"));
+  REQUIRE(mem.alert_count() == 0);
+  store.fail_writes = false;
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(10)).ok());
+  REQUIRE(mem.alert_count() == 300);
+  REQUIRE_FALSE(col.gw->stats().ingest_stalled);
+}
+
+TEST_CASE("a second connection of the same agent replaces the first", "[transport][loopback]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(mem).ok());
+  RawClient c1;
+  REQUIRE_FALSE(c1.connect(col.port()));
+  REQUIRE_FALSE(c1.send(wire::encode(raw_hello("dup"))));
+  boost::system::error_code ec;
+  REQUIRE(wire::decode(c1.read(ec)).ok());
+  RawClient c2;
+  REQUIRE_FALSE(c2.connect(col.port()));
+  REQUIRE_FALSE(c2.send(wire::encode(raw_hello("dup"))));
+  REQUIRE(wire::decode(c2.read(ec)).ok());
+  c1.read(ec);
+  REQUIRE(ec);  // the old one is closed
+  REQUIRE(col.gw->connected_agents() == std::vector<std::string>{"dup"});
+  REQUIRE(col.gw->disconnect_agent("dup") == 1);
+  c2.read(ec);
+  REQUIRE(ec);
+}
