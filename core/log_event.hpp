@@ -37,8 +37,8 @@ struct LogEvent {
   // Appends a field (parsers emit each name at most once).
   void add(std::string_view name, std::string_view value) { fields.emplace_back(name, value); }
 
-  // Resets the parser-filled part (fields, ts_us, raw, format); keeps capacity, path,
-  // offset and source.
+  // Resets the parser-filled part (fields, ts_us, raw, format); keeps path, offset and
+  // source. (Recycling the strings' buffers was measured slower than malloc's tcache.)
   void clear_parsed() {
     fields.clear();
     ts_us = 0;

@@ -108,9 +108,11 @@ struct Packet {
   bool tunnel_root = false;
 
   // IP fragments: a fragment is delivered as an IP packet with ip_proto set, NO L4 header
-  // decoded (ports 0, tcp fields 0, icmp -1) and payload = the fragment's data; only
-  // IP-level rules apply to it. The reassembled datagram follows as its own Packet with
-  // `reassembled` set (its bytes live in a decoder-owned buffer).
+  // decoded (ports 0, tcp fields 0, icmp -1, l4_decoded false) and NO payload (as in
+  // Suricata, a fragment's bytes are inspected only in the reassembled datagram). The
+  // reassembled datagram follows as its own Packet with `reassembled` set; its frame is,
+  // as Suricata rebuilds it, the first fragment's link-layer header + the datagram (a
+  // decoder-owned buffer), with the capture's link type.
   bool ip_fragment = false;
   bool reassembled = false;
 

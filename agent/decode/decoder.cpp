@@ -291,13 +291,13 @@ bool Decoder::ipv4(Ctx& c, Packet& p, const uint8_t* d, size_t len) {
   size_t pl_len = len - ihl;
   if (more || offset != 0) {
     counters_.inc(C::ipv4_fragments);
-    p.ip_fragment = true;
-    p.payload = pl;
-    p.payload_len = pl_len;
+    p.ip_fragment = true;  // no L4 and no payload inspection (as Suricata)
     if (options_.defrag.enabled) {
       std::vector<uint8_t>& buf = scratch_buffer();
-      if (defrag_.add_ipv4(d, ihl, pl, pl_len, c.frame.ts_us, buf) == Defragmenter::Outcome::complete)
-        reassembled(c, p, buf);
+      size_t link = link_prefix(p, d), ip_at = 0;
+      if (defrag_.add_ipv4(d - link, link, ihl, pl, pl_len, c.frame.ts_us, buf, ip_at) ==
+          Defragmenter::Outcome::complete)
+        reassembled(c, p, buf, ip_at);
     }
     return true;
   }
@@ -337,13 +337,12 @@ bool Decoder::ipv6(Ctx& c, Packet& p, const uint8_t* d, size_t len) {
       counters_.inc(C::ipv6_fragments);
       p.ip_proto = next;
       p.ip_fragment = true;
-      p.payload = d + off + 8;
-      p.payload_len = len - off - 8;
       if (options_.defrag.enabled) {
         std::vector<uint8_t>& buf = scratch_buffer();
-        if (defrag_.add_ipv6(d, off, nh_at, next, id, foff, more, d + off + 8, len - off - 8, c.frame.ts_us,
-                             buf) == Defragmenter::Outcome::complete)
-          reassembled(c, p, buf);
+        size_t link = link_prefix(p, d), ip_at = 0;
+        if (defrag_.add_ipv6(d - link, link, off, nh_at, next, id, foff, more, d + off + 8, len - off - 8,
+                             c.frame.ts_us, buf, ip_at) == Defragmenter::Outcome::complete)
+          reassembled(c, p, buf, ip_at);
       }
       return true;
     }
@@ -357,13 +356,25 @@ bool Decoder::ipv6(Ctx& c, Packet& p, const uint8_t* d, size_t len) {
   return l4(c, p, d, off, d + off, len - off);
 }
 
-void Decoder::reassembled(Ctx& c, const Packet& frag_pkt, std::vector<uint8_t>& buf) {
+// Bytes of `p`'s frame before its IP header at `ip` (the link-layer header Suricata keeps
+// in a reassembled packet); 0 if `ip` is not inside the frame.
+size_t Decoder::link_prefix(const Packet& p, const uint8_t* ip) {
+  if (p.frame == nullptr || ip < p.frame || ip > p.frame + p.frame_len) return 0;
+  return static_cast<size_t>(ip - p.frame);
+}
+
+void Decoder::reassembled(Ctx& c, const Packet& frag_pkt, std::vector<uint8_t>& buf, size_t ip_at) {
   Packet* r = new_packet(c, &frag_pkt);
   if (r == nullptr) return;
   r->reassembled = true;
+  // Like Suricata's rebuilt packet: the first fragment's link header + the datagram, same
+  // link type (bug-6887: PPP capture -> PPP packet_info.linktype and bytes).
   r->frame = buf.data();
   r->frame_len = buf.size();
-  bool ok = (buf[0] >> 4) == 4 ? ipv4(c, *r, buf.data(), buf.size()) : ipv6(c, *r, buf.data(), buf.size());
+  r->linktype = frag_pkt.linktype;
+  const uint8_t* ip = buf.data() + ip_at;
+  size_t len = buf.size() - ip_at;
+  bool ok = (ip[0] >> 4) == 4 ? ipv4(c, *r, ip, len) : ipv6(c, *r, ip, len);
   if (!ok) drop_last(c);
 }
 

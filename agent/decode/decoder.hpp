@@ -91,7 +91,8 @@ class Decoder {
   Packet* tunnel_begin(Ctx& c, Packet& outer, const uint8_t* data, size_t len);
   void tunnel_end(Ctx& c, Packet& outer, Packet* inner, bool ok);
   void gre(Ctx& c, Packet& p, const uint8_t* d, size_t len);
-  void reassembled(Ctx& c, const Packet& frag_pkt, std::vector<uint8_t>& buf);
+  void reassembled(Ctx& c, const Packet& frag_pkt, std::vector<uint8_t>& buf, size_t ip_at);
+  static size_t link_prefix(const Packet& p, const uint8_t* ip);
   std::vector<uint8_t>& scratch_buffer();
 
   DecoderOptions options_;

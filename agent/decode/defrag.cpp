@@ -31,8 +31,9 @@ uint16_t ipv4_checksum(const uint8_t* h, size_t len) {
 }
 }  // namespace
 
-Defragmenter::Outcome Defragmenter::add_ipv4(const uint8_t* ip, size_t ihl, const uint8_t* data, size_t len,
-                                             int64_t ts_us, std::vector<uint8_t>& out) {
+Defragmenter::Outcome Defragmenter::add_ipv4(const uint8_t* frame, size_t link_len, size_t ihl, const uint8_t* data,
+                                             size_t len, int64_t ts_us, std::vector<uint8_t>& out, size_t& ip_at) {
+  const uint8_t* ip = frame + link_len;
   FragKey k{};
   std::memcpy(k.addr, ip + 12, 4);
   std::memcpy(k.addr + 16, ip + 16, 4);
@@ -42,38 +43,41 @@ Defragmenter::Outcome Defragmenter::add_ipv4(const uint8_t* ip, size_t ihl, cons
   uint16_t fo = static_cast<uint16_t>(ip[6] << 8 | ip[7]);
   uint32_t offset = static_cast<uint32_t>(fo & 0x1fff) * 8;
   bool more = (fo & 0x2000) != 0;
-  Outcome r = add(k, offset, more, data, len, ts_us, ip, ihl, 0, 0, out);
+  Outcome r = add(k, offset, more, data, len, ts_us, frame, link_len + ihl, link_len, 0, 0, out, ip_at);
   if (r == Outcome::complete) {
-    size_t total = out.size();
-    out[2] = static_cast<uint8_t>(total >> 8);
-    out[3] = static_cast<uint8_t>(total);
-    out[6] = 0;
-    out[7] = 0;
-    out[10] = 0;
-    out[11] = 0;
-    uint16_t c = ipv4_checksum(out.data(), ihl);
-    out[10] = static_cast<uint8_t>(c >> 8);
-    out[11] = static_cast<uint8_t>(c);
+    uint8_t* h = out.data() + ip_at;
+    size_t hl = static_cast<size_t>(h[0] & 0x0f) * 4;
+    size_t total = out.size() - ip_at;
+    h[2] = static_cast<uint8_t>(total >> 8);
+    h[3] = static_cast<uint8_t>(total);
+    h[6] = 0;
+    h[7] = 0;
+    h[10] = 0;
+    h[11] = 0;
+    uint16_t c = ipv4_checksum(h, hl);
+    h[10] = static_cast<uint8_t>(c >> 8);
+    h[11] = static_cast<uint8_t>(c);
   }
   return r;
 }
 
-Defragmenter::Outcome Defragmenter::add_ipv6(const uint8_t* unfrag, size_t unfrag_len, size_t nh_at,
+Defragmenter::Outcome Defragmenter::add_ipv6(const uint8_t* frame, size_t link_len, size_t unfrag_len, size_t nh_at,
                                              uint8_t next_header, uint32_t id, uint32_t offset, bool more,
                                              const uint8_t* data, size_t len, int64_t ts_us,
-                                             std::vector<uint8_t>& out) {
+                                             std::vector<uint8_t>& out, size_t& ip_at) {
+  const uint8_t* ip = frame + link_len;
   FragKey k{};
-  std::memcpy(k.addr, unfrag + 8, 16);
-  std::memcpy(k.addr + 16, unfrag + 24, 16);
+  std::memcpy(k.addr, ip + 8, 16);
+  std::memcpy(k.addr + 16, ip + 24, 16);
   k.id = id;
   k.version = 6;
   k.proto = 0;
-  Outcome r = add(k, offset, more, data, len, ts_us, unfrag, unfrag_len, nh_at, next_header, out);
+  Outcome r = add(k, offset, more, data, len, ts_us, frame, link_len + unfrag_len, link_len, link_len + nh_at,
+                  next_header, out, ip_at);
   if (r == Outcome::complete) {
-    // out = header (unfrag_len of the first fragment) + payload; patch it.
-    size_t payload = out.size() - 40;
-    out[4] = static_cast<uint8_t>(payload >> 8);
-    out[5] = static_cast<uint8_t>(payload);
+    size_t payload = out.size() - ip_at - 40;
+    out[ip_at + 4] = static_cast<uint8_t>(payload >> 8);
+    out[ip_at + 5] = static_cast<uint8_t>(payload);
   }
   return r;
 }
@@ -100,13 +104,14 @@ bool Defragmenter::make_room(size_t need) {
 }
 
 Defragmenter::Outcome Defragmenter::add(const FragKey& key, uint32_t offset, bool more, const uint8_t* data,
-                                        size_t len, int64_t ts_us, const uint8_t* hdr, size_t hdr_len,
-                                        size_t nh_at, uint8_t next_header, std::vector<uint8_t>& out) {
+                                        size_t len, int64_t ts_us, const uint8_t* hdr, size_t hdr_len, size_t ip_at,
+                                        size_t nh_at, uint8_t next_header, std::vector<uint8_t>& out,
+                                        size_t& out_ip_at) {
   expire(ts_us);
   const uint32_t end = offset + static_cast<uint32_t>(len);
   // IPv4 datagrams are at most 65535 bytes including the header; IPv6 (no jumbograms)
   // payloads at most 65535 bytes. Anything that reassembles beyond is an attack.
-  const uint32_t limit = key.version == 4 ? 65535u - static_cast<uint32_t>(hdr_len) : 65535u;
+  const uint32_t limit = key.version == 4 ? 65535u - static_cast<uint32_t>(hdr_len - ip_at) : 65535u;
   if (end > limit || (more && len % 8 != 0) || (more && len == 0)) {
     counters_.inc(DecodeCounter::frag_bad);
     return Outcome::dropped;
@@ -148,6 +153,7 @@ Defragmenter::Outcome Defragmenter::add(const FragKey& key, uint32_t offset, boo
   if (offset == 0 && !t.have_first) {
     t.have_first = true;
     t.header.assign(hdr, hdr + hdr_len);
+    t.ip_at = ip_at;
     t.nh_at = nh_at;
     t.next_header = next_header;
   }
@@ -197,6 +203,7 @@ Defragmenter::Outcome Defragmenter::add(const FragKey& key, uint32_t offset, boo
     out.insert(out.end(), t.header.begin(), t.header.end());
     if (key.version == 6 && t.nh_at < out.size()) out[t.nh_at] = t.next_header;
     out.insert(out.end(), t.data.begin(), t.data.begin() + t.total);
+    out_ip_at = t.ip_at;
     counters_.inc(DecodeCounter::reassembled);
     drop(it);
     return Outcome::complete;

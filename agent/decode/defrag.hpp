@@ -44,20 +44,23 @@ class Defragmenter {
 
   Defragmenter(DefragSettings settings, DecodeCounters& counters);
 
-  // IPv4 fragment. `ip` points at the fragment's IP header (`ihl` bytes), `data` at its
-  // payload. On `complete`, `out` holds the reassembled datagram: the first fragment's
-  // header with total length, flags and offset rewritten and the checksum recomputed,
-  // followed by the payload.
-  Outcome add_ipv4(const uint8_t* ip, size_t ihl, const uint8_t* data, size_t len, int64_t ts_us,
-                   std::vector<uint8_t>& out);
+  // IPv4 fragment. `frame` points at the bytes before the IP header that belong to the
+  // packet (link-layer header; may be empty), `ip = frame + link_len` at the fragment's IP
+  // header (`ihl` bytes), `data` at its payload. On `complete`, `out` holds the packet as
+  // Suricata rebuilds it: the link-layer prefix and IP header of the offset-0 fragment
+  // (total length, flags and offset rewritten, checksum recomputed), then the payload;
+  // `ip_at` is where the IP header starts in `out`.
+  Outcome add_ipv4(const uint8_t* frame, size_t link_len, size_t ihl, const uint8_t* data, size_t len, int64_t ts_us,
+                   std::vector<uint8_t>& out, size_t& ip_at);
 
-  // IPv6 fragment. `unfrag` = IPv6 header plus the extension headers before the fragment
-  // header (`unfrag_len` bytes); `nh_at` = offset in it of the Next Header byte that named
-  // the fragment header. On `complete`, `out` = that unfragmentable part (Next Header set
-  // to `next_header`, payload length rewritten) followed by the reassembled payload.
-  Outcome add_ipv6(const uint8_t* unfrag, size_t unfrag_len, size_t nh_at, uint8_t next_header,
-                   uint32_t id, uint32_t offset, bool more, const uint8_t* data, size_t len,
-                   int64_t ts_us, std::vector<uint8_t>& out);
+  // IPv6 fragment. `frame` + `link_len` = the IPv6 header; `unfrag_len` = the IPv6 header
+  // plus the extension headers before the fragment header; `nh_at` = offset (from the IPv6
+  // header) of the Next Header byte that named the fragment header. On `complete`, `out` =
+  // link prefix + unfragmentable part (Next Header set to `next_header`, payload length
+  // rewritten) + reassembled payload; `ip_at` as for IPv4.
+  Outcome add_ipv6(const uint8_t* frame, size_t link_len, size_t unfrag_len, size_t nh_at, uint8_t next_header,
+                   uint32_t id, uint32_t offset, bool more, const uint8_t* data, size_t len, int64_t ts_us,
+                   std::vector<uint8_t>& out, size_t& ip_at);
 
   size_t trackers() const { return map_.size(); }
   size_t memory() const { return mem_; }
@@ -66,8 +69,9 @@ class Defragmenter {
   struct Tracker {
     FragKey key;
     int64_t first_ts = 0;
-    std::vector<uint8_t> header;     // from the offset-0 fragment
-    size_t nh_at = 0;                // IPv6: Next Header byte to patch
+    std::vector<uint8_t> header;     // link prefix + IP header(s) of the offset-0 fragment
+    size_t ip_at = 0;                // where the IP header starts in `header`
+    size_t nh_at = 0;                // IPv6: Next Header byte to patch (offset in `header`)
     uint8_t next_header = 0;         // IPv6
     std::vector<uint8_t> data;
     std::vector<std::pair<uint32_t, uint32_t>> ranges;  // received [begin, end), sorted, merged
@@ -79,8 +83,8 @@ class Defragmenter {
   using List = std::list<Tracker>;
 
   Outcome add(const FragKey& key, uint32_t offset, bool more, const uint8_t* data, size_t len,
-              int64_t ts_us, const uint8_t* hdr, size_t hdr_len, size_t nh_at, uint8_t next_header,
-              std::vector<uint8_t>& out);
+              int64_t ts_us, const uint8_t* hdr, size_t hdr_len, size_t ip_at, size_t nh_at, uint8_t next_header,
+              std::vector<uint8_t>& out, size_t& out_ip_at);
   void expire(int64_t ts_us);
   void drop(List::iterator it);
   bool make_room(size_t need);

@@ -47,6 +47,11 @@ FlowTable::~FlowTable() = default;
 
 size_t FlowTable::size() const { return map_.size(); }
 
+size_t FlowTable::bytes_per_flow() {
+  // Flow + unordered_map node (key, pointer, hash, next) + bucket + list node.
+  return sizeof(Flow) + sizeof(Key) + 4 * sizeof(void*) + sizeof(void*) + 3 * sizeof(void*);
+}
+
 int64_t FlowTable::timeout_of(Queue q) const {
   const FlowTimeouts& t = q <= q_tcp_closed ? settings_.tcp : q <= q_udp_closed ? settings_.udp : settings_.other;
   switch (q % 3) {

@@ -81,6 +81,10 @@ class FlowTable {
   // Called for each flow that ends, before it is freed.
   void set_on_flow_end(std::function<void(const FlowRecord&)> fn) { on_end_ = std::move(fn); }
 
+  // Memory one flow costs without its stream buffers (the Flow, its map node and list
+  // node): flow.memcap in bytes is turned into max_flows with it.
+  static size_t bytes_per_flow();
+
   const FlowCounters& counters() const { return counters_; }
   const FlowSettings& settings() const { return settings_; }
   size_t size() const;

@@ -124,6 +124,14 @@ Status apply_net_setting(NetSettings& s, std::string_view key, std::string_view 
     s.flow.max_flows = static_cast<size_t>(*n);
     return {};
   }
+  if (k == "flow.memcap") {
+    auto n = parse_size(key, value);
+    if (!n) return n.error();
+    if (*n < FlowTable::bytes_per_flow())
+      return bad(key, value, "a size that holds at least one flow (" + std::to_string(FlowTable::bytes_per_flow()) + " bytes)");
+    s.flow.max_flows = static_cast<size_t>(*n / FlowTable::bytes_per_flow());
+    return {};
+  }
   if (k.rfind("flow-timeouts.", 0) == 0) {
     std::string rest = k.substr(14);
     size_t dot = rest.find('.');

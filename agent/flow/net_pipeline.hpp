@@ -23,7 +23,8 @@ struct NetSettings {
 // Applies one Suricata-style `--set KEY=VALUE` to `s`. Keys (Suricata names):
 //   stream.midstream, stream.async-oneside (bool), stream.reassembly.depth,
 //   stream.reassembly.memcap, stream.memcap (size: 1mb, 512kb, 1048576),
-//   flow.max-flows (count), flow-timeouts.{tcp,udp,icmp,default}.{new,established,closed}
+//   flow.max-flows (count), flow.memcap (size; becomes max-flows, stream buffers are
+//   bounded by stream.memcap), flow-timeouts.{tcp,udp,icmp,default}.{new,established,closed}
 //   (seconds), decoder.vxlan.enabled, decoder.erspan.enabled, decoder.erspan.typeI.enabled,
 //   decoder.gre.enabled, decoder.ipip.enabled (bool), decoder.vxlan.ports ("4789" or
 //   "[4789, 8472]"), defrag.enabled (bool), defrag.memcap (size), defrag.timeout (seconds),

@@ -17,7 +17,7 @@ namespace halong::agent::logs {
 struct ParserOptions {
   // Reference time (UTC µs) for timestamps without a year (RFC 3164 "Jun 14 15:16:01"): the
   // year is the reference's, or the one before when that would put the line more than a
-  // month in the future. 0 = the system clock when the parser is made.
+  // week in the future. 0 = the system clock when the parser is made.
   int64_t now_us = 0;
   // Offset of local time from UTC, in seconds, for timestamps without a zone (RFC 3164,
   // Apache). 0 = treat them as UTC.

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace halong::agent::logs {
@@ -91,10 +92,7 @@ void trim_trailer(std::string_view& m) {
 struct Conn {
   int fd = -1;
   std::string peer;
-  std::string buf;        // unparsed bytes
-  std::string msg;        // a message being assembled (newline framing, over-long)
-  size_t skip = 0;        // octet-counted bytes still to drop (over-long message)
-  bool discarding = false;  // newline framing: dropping the rest of an over-long line
+  std::unique_ptr<SyslogFramer> framer;
   int64_t last_ms = 0;
 };
 
@@ -170,84 +168,19 @@ struct SyslogListener::Impl {
       Conn c;
       c.fd = fd;
       c.peer = peer_name("tcp", ss);
+      c.framer = std::make_unique<SyslogFramer>(cfg.max_message);
       c.last_ms = now_ms();
       conns.push_back(std::move(c));
     }
-  }
-
-  // Frames what is in c.buf; false on a framing error (close the connection).
-  bool frame(Conn& c, const MessageFn& fn, size_t& n, bool eof) {
-    std::string_view b = c.buf;
-    size_t used = 0;
-    while (used < b.size()) {
-      std::string_view rest = b.substr(used);
-      if (c.skip > 0) {  // tail of an over-long octet-counted message
-        size_t k = std::min(c.skip, rest.size());
-        c.skip -= k;
-        used += k;
-        continue;
-      }
-      if (!c.discarding && c.msg.empty() && rest[0] >= '1' && rest[0] <= '9') {
-        // octet counting: MSG-LEN SP SYSLOG-MSG
-        size_t i = 0;
-        uint64_t len = 0;
-        while (i < rest.size() && i < 10 && rest[i] >= '0' && rest[i] <= '9') len = len * 10 + uint64_t(rest[i++] - '0');
-        if (i == rest.size()) break;  // need more digits
-        if (rest[i] == ' ') {
-          if (i >= 10) return false;
-          size_t body = rest.size() - i - 1;
-          if (len <= cfg.max_message) {
-            if (body < len) break;  // wait for the whole message
-            emit(rest.substr(i + 1, len), c.peer, false, fn, n);
-            used += i + 1 + len;
-          } else {
-            if (body < cfg.max_message) break;
-            emit(rest.substr(i + 1, cfg.max_message), c.peer, true, fn, n);
-            used += i + 1 + cfg.max_message;
-            c.skip = len - cfg.max_message;
-          }
-          continue;
-        }
-        // digits not followed by a space: a newline-framed message that starts with a digit
-      }
-      // non-transparent framing: up to LF (or NUL, as some senders use)
-      size_t end = rest.find_first_of(std::string_view("\n\0", 2));
-      std::string_view part = rest.substr(0, end);
-      if (!c.discarding) {
-        size_t room = cfg.max_message - c.msg.size();
-        if (part.size() > room) {
-          c.msg.append(part.substr(0, room));
-          emit(c.msg, c.peer, true, fn, n);
-          c.msg.clear();
-          c.discarding = true;
-        } else {
-          c.msg.append(part);
-        }
-      }
-      if (end == std::string_view::npos) {
-        used = b.size();
-        break;
-      }
-      if (!c.discarding) emit(c.msg, c.peer, false, fn, n);
-      c.msg.clear();
-      c.discarding = false;
-      used += end + 1;
-    }
-    c.buf.erase(0, used);
-    if (eof) {
-      if (!c.msg.empty() && !c.discarding) emit(c.msg, c.peer, false, fn, n);
-      c.msg.clear();
-      // an incomplete octet-counted message at EOF is dropped (the sender closed mid-message)
-    }
-    return true;
   }
 
   // false: close it
   bool read_conn(Conn& c, const MessageFn& fn, size_t& n) {
     for (int i = 0; i < 64; ++i) {
       ssize_t r = ::recv(c.fd, rbuf.data(), rbuf.size(), 0);
+      auto deliver = [&](std::string_view text, bool cut) { emit(text, c.peer, cut, fn, n); };
       if (r == 0) {
-        frame(c, fn, n, true);
+        c.framer->feed({}, true, deliver);
         return false;
       }
       if (r < 0) {
@@ -255,8 +188,7 @@ struct SyslogListener::Impl {
         return false;
       }
       c.last_ms = now_ms();
-      c.buf.append(rbuf.data(), static_cast<size_t>(r));
-      if (!frame(c, fn, n, false)) {
+      if (!c.framer->feed(std::string_view(rbuf.data(), static_cast<size_t>(r)), false, deliver)) {
         ++stats.framing_errors;
         return false;
       }
@@ -264,6 +196,83 @@ struct SyslogListener::Impl {
     return true;
   }
 };
+
+bool SyslogFramer::feed(std::string_view bytes, bool eof, const Fn& on_message) {
+  buf_.append(bytes);
+  std::string_view b = buf_;
+  size_t used = 0;
+  bool ok = true;
+  auto emit = [&](std::string_view text, bool cut) {
+    trim_trailer(text);
+    if (!text.empty() || cut) on_message(text, cut);
+  };
+  while (used < b.size()) {
+    std::string_view rest = b.substr(used);
+    if (skip_ > 0) {  // the tail of an over-long octet-counted message
+      size_t k = std::min(skip_, rest.size());
+      skip_ -= k;
+      used += k;
+      continue;
+    }
+    if (!discarding_ && msg_.empty() && rest[0] >= '1' && rest[0] <= '9') {
+      // octet counting: MSG-LEN SP SYSLOG-MSG
+      size_t i = 0;
+      uint64_t len = 0;
+      while (i < rest.size() && i < 10 && rest[i] >= '0' && rest[i] <= '9') len = len * 10 + uint64_t(rest[i++] - '0');
+      if (i == rest.size()) break;  // need more digits
+      if (rest[i] == ' ') {
+        if (i >= 10) {
+          ok = false;
+          break;
+        }
+        size_t body = rest.size() - i - 1;
+        if (len <= max_) {
+          if (body < len) break;  // wait for the whole message
+          emit(rest.substr(i + 1, len), false);
+          used += i + 1 + len;
+        } else {
+          if (body < max_) break;
+          emit(rest.substr(i + 1, max_), true);
+          used += i + 1 + max_;
+          skip_ = len - max_;
+        }
+        continue;
+      }
+      // digits not followed by a space: a newline-framed message that starts with digits
+    }
+    // non-transparent framing: up to LF (or NUL, which some senders use)
+    size_t end = rest.find_first_of(std::string_view("\n\0", 2));
+    std::string_view part = rest.substr(0, end);
+    if (!discarding_) {
+      size_t room = max_ - msg_.size();
+      if (part.size() > room) {
+        msg_.append(part.substr(0, room));
+        emit(msg_, true);
+        msg_.clear();
+        discarding_ = true;
+      } else {
+        msg_.append(part);
+      }
+    }
+    if (end == std::string_view::npos) {
+      used = b.size();
+      break;
+    }
+    if (!discarding_) emit(msg_, false);
+    msg_.clear();
+    discarding_ = false;
+    used += end + 1;
+  }
+  buf_.erase(0, used);
+  if (eof) {
+    if (!msg_.empty() && !discarding_) emit(msg_, false);
+    msg_.clear();
+    buf_.clear();
+    skip_ = 0;
+    discarding_ = false;
+  }
+  return ok;
+}
 
 SyslogListener::SyslogListener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SyslogListener::~SyslogListener() = default;

@@ -38,6 +38,25 @@ struct SyslogListenerStats {
   uint64_t idle_closed = 0;
 };
 
+// RFC 6587 framing of one TCP stream, without sockets (the listener runs one per
+// connection; tests and the fuzzer call it directly). feed() returns false on a framing
+// error (an octet count of more than 9 digits): the connection should be closed.
+class SyslogFramer {
+ public:
+  explicit SyslogFramer(size_t max_message) : max_(max_message == 0 ? 1 : max_message) {}
+  // on_message(text, truncated) for every complete message in the bytes so far; at eof a
+  // pending newline-framed message is delivered, an incomplete octet-counted one dropped.
+  using Fn = std::function<void(std::string_view text, bool truncated)>;
+  bool feed(std::string_view bytes, bool eof, const Fn& on_message);
+
+ private:
+  size_t max_;
+  std::string buf_;          // unframed bytes
+  std::string msg_;          // newline framing: the message so far
+  size_t skip_ = 0;          // octet counting: bytes of an over-long message still to drop
+  bool discarding_ = false;  // newline framing: dropping the rest of an over-long line
+};
+
 class SyslogListener {
  public:
   // Binds the configured sockets. Error when disabled, when nothing is configured, or a

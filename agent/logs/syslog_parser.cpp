@@ -167,9 +167,15 @@ bool parse_syslog_header(std::string_view line, const ParserOptions& opts, Syslo
     int ry;
     unsigned rm, rd;
     civil_from_days(now / 86400000000LL, ry, rm, rd);
-    int year = (mon - static_cast<int>(rm) > 1) ? ry - 1 : ry;
-    out.ts_us = to_us(days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)), h, mi, sec) +
-                frac - int64_t(opts.utc_offset_s) * 1000000;
+    (void)rm;
+    (void)rd;
+    auto at_year = [&](int year) {
+      return to_us(days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)), h, mi, sec) + frac -
+             int64_t(opts.utc_offset_s) * 1000000;
+    };
+    // no year in the line: this year, unless that is more than a week ahead (an old log)
+    out.ts_us = at_year(ry);
+    if (out.ts_us > now + 7LL * 86400 * 1000000) out.ts_us = at_year(ry - 1);
   } else if (!take_iso_time(s, out.ts_us)) {
     if (out.pri < 0) return false;
     take_tag(s, out);  // "<13>su: ..." from a local socket: no time, no host

@@ -538,6 +538,10 @@ uint64_t Spool::acked_seq() const {
   return impl_->acked;
 }
 const SpoolOptions& Spool::options() const { return impl_->opts; }
+uint64_t Spool::dropped() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->st.dropped_oldest + impl_->st.dropped_newest;
+}
 
 SpoolStats Spool::stats() const {
   std::lock_guard lk(impl_->mu);

@@ -89,6 +89,7 @@ class Spool {
 
   uint64_t last_seq() const;
   uint64_t acked_seq() const;
+  uint64_t dropped() const;  // dropped_oldest + dropped_newest since open (cheap)
   SpoolStats stats() const;
   const SpoolOptions& options() const;
 

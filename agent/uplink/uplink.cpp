@@ -133,6 +133,35 @@ class Uplink::Impl {
   Clock::time_point next_heartbeat{};
   std::mt19937_64 rng{std::random_device{}()};
 
+  std::mutex overflow_mu;
+  std::atomic<uint64_t> overflow_reported{0};  // dropped count already told in a self-alert
+  Clock::time_point overflow_last{};          // under overflow_mu: at most one self-alert a minute
+
+  // Raises the agent's own "spool full" alert when the spool dropped alerts since the last
+  // one; retried on later submits/acks while the spool refuses it.
+  void maybe_raise_overflow_alert() {
+    uint64_t dropped = spool->dropped();
+    std::unique_lock lk(overflow_mu, std::try_to_lock);
+    if (!lk || dropped <= overflow_reported) return;
+    if (overflow_last != Clock::time_point{} && Clock::now() - overflow_last < std::chrono::minutes(1)) return;
+    Alert a;
+    a.timestamp_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    a.agent = opts.agent;
+    a.source = "agent";
+    a.alert.signature_id = kSpoolOverflowSid;
+    a.alert.rev = 1;
+    a.alert.signature = "Halong agent spool full: " + std::to_string(dropped) + " alerts dropped (policy: keep " +
+                        (spool->options().overflow == OverflowPolicy::drop_oldest ? "newest" : "oldest") + ")";
+    a.alert.category = "Agent health";
+    a.alert.severity = 1;
+    a.alert.engine = "halong";
+    if (spool->append(a)) {
+      overflow_reported = dropped;
+      overflow_last = Clock::now();
+      spdlog::error("uplink: spool full: {} alerts dropped so far (spool cap {} bytes)", dropped, spool->options().max_bytes);
+    }
+  }
+
   mutable std::mutex mu;
   std::condition_variable cv;
   UplinkStatus st;
@@ -300,6 +329,7 @@ class Uplink::Impl {
         InFlight f = inflight.front();
         inflight.pop_front();
         if (auto s = spool->ack(ack->highest_seq); !s) spdlog::error("uplink: {}", s.error().message);
+        if (spool->dropped() > overflow_reported) maybe_raise_overflow_alert();
         auto lat = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - f.sent).count();
         set_status([&](UplinkStatus& s) {
           ++s.batches_acked;

@@ -89,7 +89,10 @@ class Uplink {
 
   // Stamps the agent identity on `a`, appends it to the spool (assigning a.seq, a.id) and
   // wakes the sender. Thread-safe. Errors: the spool refused (full with keep-oldest policy,
-  // disk error); the alert is then counted as dropped.
+  // disk error); the alert is then counted as dropped. When the spool has dropped alerts
+  // (either policy), the agent raises an alert of its own when the collector acks again
+  // (so that the overflow policy cannot delete it before it leaves; at most one a minute): sid kSpoolOverflowSid, engine "halong", category
+  // "Agent health", with the number dropped so far.
   Result<uint64_t> submit(Alert a);
 
   // Waits until every alert submitted before the call is acked by the collector, or until
@@ -110,6 +113,8 @@ class Uplink {
   explicit Uplink(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };
+
+constexpr uint64_t kSpoolOverflowSid = 9'100'001;
 
 // Normalises a fingerprint ("AB:CD..." or "abcd...") to lowercase hex without colons;
 // invalid_argument unless it is 64 hex digits.

@@ -1,5 +1,7 @@
 #include "collector/gateway/gateway.hpp"
 
+#include <sys/statvfs.h>
+
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -212,6 +214,17 @@ class Gateway::Impl {
   net::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
   net::thread_pool pool;
+
+  // "" when there is room (or no guard); else the reason, naming the directory.
+  std::string disk_low() const {
+    if (opts.store_dir.empty() || opts.min_free_bytes == 0) return {};
+    struct statvfs sv{};
+    if (::statvfs(opts.store_dir.c_str(), &sv) != 0) return {};
+    uint64_t free_bytes = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+    if (free_bytes >= opts.min_free_bytes) return {};
+    return "disk almost full: " + std::to_string(free_bytes >> 20) + " MiB free on " + opts.store_dir.string() +
+           ", below the " + std::to_string(opts.min_free_bytes >> 20) + " MiB the collector keeps in reserve";
+  }
 
   std::shared_ptr<std::mutex> lane(const std::string& agent) {
     std::lock_guard lk(lanes_mu);
@@ -523,6 +536,10 @@ class Gateway::Impl {
         uint64_t batch_no = b->batch;
         auto write = [this, id = agent.id, alerts = std::move(b->alerts)] {
           WriteOutcome o;
+          if (auto low = disk_low(); !low.empty()) {
+            o.error = make_error(ErrorCode::unavailable, low);
+            return o;
+          }
           auto l = lane(id);
           std::lock_guard lk(*l);
           auto r = store.write_batch(id, alerts);

@@ -54,6 +54,13 @@ struct GatewayOptions {
   int io_threads = 1;
   int store_threads = 4;                    // concurrent write_batch calls (group commit)
   uint64_t retry_after_ms = 5'000;          // told to agents when the store refuses a write
+  // Disk guard: before each write, the free space of the filesystem holding `store_dir` is
+  // checked; below min_free_bytes the batch is refused like a failed write (retry-after,
+  // ingest_stalled) without touching the store. RocksDB must never hit ENOSPC: Debian's
+  // librocksdb 7.8 aborts the process on a failed WAL write (assertion in
+  // WritableFileWriter), and flushes/compactions need headroom. Empty dir or 0: no guard.
+  std::filesystem::path store_dir;
+  uint64_t min_free_bytes = 256ull << 20;
 };
 
 struct GatewayStats {

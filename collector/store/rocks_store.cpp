@@ -28,7 +28,7 @@ namespace {
 enum Cf : int {
   kDefault, kAlerts, kIds, kAgents, kCursors, kByAgent, kByAgency, kByRule, kBySeverity, kByIp, kByPort,
   kByStatus, kByAssignee, kByIncident, kSignatures, kTriage, kIncidents, kAudit, kUsers, kTokens, kSessions,
-  kNumCf
+  kByAgentStatus, kCounts, kNumCf
 };
 struct CfDef {
   const char* name;
@@ -39,7 +39,7 @@ constexpr CfDef kCfs[kNumCf] = {
     {"by_agent", 4}, {"by_agency", 4},  {"by_rule", 8},    {"by_severity", 1}, {"by_ip", 17},
     {"by_port", 3},  {"by_status", 1},  {"by_assignee", 4}, {"by_incident", 8}, {"signatures", 0},
     {"triage", 0},   {"incidents", 0},  {"audit", 0},      {"users", 0},       {"tokens", 0},
-    {"sessions", 0}};
+    {"sessions", 0},  {"by_agent_status", 5}, {"counts", 8}};
 
 Error storage_err(const std::string& what, const rocksdb::Status& s) {
   return make_error(ErrorCode::storage_error, what + ": " + s.ToString());
@@ -305,6 +305,21 @@ std::vector<std::string> distinct_prefixes(rocksdb::DB* db, rocksdb::ColumnFamil
 }
 
 constexpr size_t kMaxUnion = 1024;
+constexpr int64_t kHourUs = 3600LL * 1000000;
+
+int64_t hour_of(int64_t us) {
+  int64_t h = us / kHourUs * kHourUs;
+  if (us < 0 && us % kHourUs != 0) h -= kHourUs;
+  return h;
+}
+// counts family: hour(8) | agency(4) | severity(1) -> number of alerts (8 BE).
+std::string count_key(int64_t time_us, uint32_t agency, int severity) {
+  std::string k;
+  put_time(k, hour_of(time_us));
+  put_u32(k, agency);
+  k.push_back(static_cast<char>(std::clamp(severity, 0, 255)));
+  return k;
+}
 
 }  // namespace
 
@@ -336,7 +351,9 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
   if (q.agent) {
     auto n = s.dict_find("a/" + *q.agent);
     if (!n) { empty = true; return {}; }
-    conj.push_back(idx(kByAgent, u32s(*n)));
+    // The analyst's queue ("new alerts of this agent") has a composite index of its own.
+    if (q.status) conj.push_back(idx(kByAgentStatus, u32s(*n) + u8s(static_cast<uint8_t>(*q.status))));
+    else conj.push_back(idx(kByAgent, u32s(*n)));
   }
   auto scope_or_agency = [&](const std::vector<std::string>& agencies) {
     std::vector<std::unique_ptr<Stream>> v;
@@ -412,7 +429,7 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
     v.push_back(idx(kByPort, "d" + u16s(*q.port)));
     conj.push_back(uni(std::move(v)));
   }
-  if (q.status) conj.push_back(idx(kByStatus, u8s(static_cast<uint8_t>(*q.status))));
+  if (q.status && !q.agent) conj.push_back(idx(kByStatus, u8s(static_cast<uint8_t>(*q.status))));
   if (q.assignee && !q.assignee->empty()) {
     auto n = s.dict_find("u/" + *q.assignee);
     if (!n) { empty = true; return {}; }
@@ -618,6 +635,7 @@ struct RocksStore::GroupState {
   std::map<std::string, uint64_t> open_of;           // incident group -> open incident id
   std::map<uint64_t, Incident> dirty;                // incidents changed by this group
   std::vector<std::string> new_sigs;
+  std::map<std::string, int64_t> counts;             // counts key -> delta
   uint64_t stored = 0;
   uint64_t next_incident = 0;
 };
@@ -680,6 +698,14 @@ void RocksStore::commit_group(const std::vector<PendingWrite*>& group) {
   for (const auto& [gk, id] : g.open_of) wb.Put(cf(kIncidents), "o" + gk, u64s(id));
   for (const auto& [id, inc] : g.dirty) wb.Put(cf(kIncidents), "i" + u64s(id), json::serialize(incident_to_json(inc)));
   for (const auto& [agent, hi] : g.hi) wb.Put(cf(kCursors), agent, u64s(hi));
+  if (auto cs = apply_counts(wb, g.counts); !cs) {
+    for (auto* p : group)
+      if (!p->done) {
+        p->result = cs.error();
+        p->done = true;
+      }
+    return;
+  }
   uint64_t new_count = count_.load() + g.stored;
   wb.Put(cf(kDefault), "alert_count", u64s(new_count));
   rocksdb::WriteOptions wo;
@@ -758,7 +784,9 @@ Status RocksStore::stage(const std::string& agent_id, const std::vector<Alert>& 
     wb.Put(cf(kByAgency), u32s(*ag) + key, "");
     wb.Put(cf(kByRule), u64s(a.alert.signature_id) + key, "");
     wb.Put(cf(kBySeverity), u8s(sev_byte(a.alert.severity)) + key, "");
+    ++g.counts[count_key(a.timestamp_us, *ag, a.alert.severity)];
     wb.Put(cf(kByStatus), u8s(static_cast<uint8_t>(TriageStatus::fresh)) + key, "");
+    wb.Put(cf(kByAgentStatus), agent4 + u8s(static_cast<uint8_t>(TriageStatus::fresh)) + key, "");
     wb.Put(cf(kByIncident), u64s(incident) + key, "");
     if (auto ip = parse_ip16(a.src_ip))
       wb.Put(cf(kByIp), ip_prefix('s', ip_bucket(*ip)) + key, rocksdb::Slice(reinterpret_cast<const char*>(ip->data()), 16));
@@ -879,6 +907,9 @@ Result<std::pair<Triage, Triage>> RocksStore::update_triage(const std::string& i
   if (before->status != after.status) {
     wb.Delete(cf(kByStatus), u8s(static_cast<uint8_t>(before->status)) + *key);
     wb.Put(cf(kByStatus), u8s(static_cast<uint8_t>(after.status)) + *key, "");
+    const std::string agent4 = key->substr(8, 4);
+    wb.Delete(cf(kByAgentStatus), agent4 + u8s(static_cast<uint8_t>(before->status)) + *key);
+    wb.Put(cf(kByAgentStatus), agent4 + u8s(static_cast<uint8_t>(after.status)) + *key, "");
   }
   if (before->assignee != after.assignee) {
     if (!before->assignee.empty()) {
@@ -897,7 +928,59 @@ Result<std::pair<Triage, Triage>> RocksStore::update_triage(const std::string& i
   return std::make_pair(std::move(*before), std::move(after));
 }
 
+Status RocksStore::apply_counts(rocksdb::WriteBatch& wb, const std::map<std::string, int64_t>& deltas) {
+  for (const auto& [k, d] : deltas) {
+    std::string v;
+    auto st = db_->Get(rocksdb::ReadOptions(), cf(kCounts), k, &v);
+    if (!st.ok() && !st.IsNotFound()) return storage_err("reading hourly counts", st);
+    int64_t cur = st.ok() && v.size() == 8 ? static_cast<int64_t>(get_u64(v.data())) : 0;
+    int64_t now = std::max<int64_t>(0, cur + d);
+    if (now == 0) wb.Delete(cf(kCounts), k);
+    else wb.Put(cf(kCounts), k, u64s(static_cast<uint64_t>(now)));
+  }
+  return {};
+}
+
+// Dashboard histograms over months must not fetch every alert: when the filters are only
+// time (hour-aligned), agency / scope and severity, and the field is agency or severity,
+// the answer comes from the hourly counters kept by write_batch and retention.
+std::optional<Result<AlertStats>> RocksStore::stats_from_counts(const AlertQuery& q, const StatsRequest& r) {
+  if (q.sid || q.agent || q.engine || q.category || q.src_net || q.dest_net || q.port || q.status || q.assignee ||
+      q.incident || q.text)
+    return std::nullopt;
+  if (r.field != StatsField::agency && r.field != StatsField::severity) return std::nullopt;
+  if (r.bucket_us <= 0 || r.bucket_us % kHourUs != 0) return std::nullopt;
+  if ((q.from_us != INT64_MIN && q.from_us % kHourUs != 0) || (q.to_us != INT64_MAX && q.to_us % kHourUs != 0))
+    return std::nullopt;
+  std::unordered_map<uint32_t, std::string> agency_of;
+  {
+    std::lock_guard lock(dict_mu_);
+    for (const auto& [k, n] : dict_)
+      if (k.starts_with("g/")) agency_of[n] = k.substr(2);
+  }
+  detail::StatsBuilder b(r);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kCounts)));
+  std::string start, end;
+  put_time(start, q.from_us == INT64_MIN ? INT64_MIN : q.from_us);
+  put_time(end, q.to_us == INT64_MAX ? INT64_MAX : q.to_us);
+  for (it->Seek(start); it->Valid() && it->key().compare(end) < 0; it->Next()) {
+    auto k = it->key();
+    if (k.size() != 13 || it->value().size() != 8) return Result<AlertStats>(make_error(ErrorCode::storage_error, "corrupt counts record"));
+    int64_t hour = get_time(k.data());
+    auto ag = agency_of.find(get_u32(k.data() + 8));
+    if (ag == agency_of.end()) continue;
+    int sev = static_cast<uint8_t>(k[12]);
+    if (q.agency && ag->second != *q.agency) continue;
+    if (q.scope && std::find(q.scope->begin(), q.scope->end(), ag->second) == q.scope->end()) continue;
+    if (q.min_severity && sev > *q.min_severity) continue;
+    b.add_n(r.field == StatsField::agency ? ag->second : std::to_string(sev), hour, get_u64(it->value().data()));
+  }
+  if (!it->status().ok()) return Result<AlertStats>(storage_err("reading hourly counts", it->status()));
+  return Result<AlertStats>(b.finish());
+}
+
 Result<AlertStats> RocksStore::stats(const AlertQuery& q, const StatsRequest& r) {
+  if (auto fast = stats_from_counts(q, r)) return std::move(*fast);
   detail::StatsBuilder b(r);
   auto st = Impl::walk(*this, q, alert_key(q.to_us, 0, 0), 256, [&](const std::string&, Alert& a, Triage& t) {
     b.add(a, t);
@@ -972,6 +1055,7 @@ Result<std::pair<Incident, Incident>> RocksStore::update_incident(uint64_t id, c
 Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
   if (opt_.read_only) return make_error(ErrorCode::forbidden, "store opened read-only");
   uint64_t n = 0;
+  std::map<std::string, int64_t> deltas;
   const std::string end = alert_key(cutoff_us, 0, 0);
   for (;;) {
     std::lock_guard lock(write_mu_);
@@ -996,7 +1080,9 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
       if (auto g = dict_find("g/" + a.agent.agency)) wb.Delete(cf(kByAgency), u32s(*g) + key);
       wb.Delete(cf(kByRule), u64s(a.alert.signature_id) + key);
       wb.Delete(cf(kBySeverity), u8s(sev_byte(a.alert.severity)) + key);
+      if (auto g = dict_find("g/" + a.agent.agency)) --deltas[count_key(a.timestamp_us, *g, a.alert.severity)];
       wb.Delete(cf(kByStatus), u8s(static_cast<uint8_t>(t.status)) + key);
+      wb.Delete(cf(kByAgentStatus), u32s(ak.agent) + u8s(static_cast<uint8_t>(t.status)) + key);
       wb.Delete(cf(kByIncident), u64s(t.incident) + key);
       if (!t.assignee.empty())
         if (auto u = dict_find("u/" + t.assignee)) wb.Delete(cf(kByAssignee), u32s(*u) + key);
@@ -1007,6 +1093,8 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
     }
     if (!it->status().ok()) return storage_err("retention: scanning alerts", it->status());
     if (in_batch == 0) break;
+    if (auto cs = apply_counts(wb, deltas); !cs) return cs.error();
+    deltas.clear();
     uint64_t c = count_.load();
     uint64_t new_count = c >= in_batch ? c - in_batch : 0;
     wb.Put(cf(kDefault), "alert_count", u64s(new_count));
@@ -1021,6 +1109,29 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
 }
 
 uint64_t RocksStore::alert_count() { return count_.load(); }
+
+std::string RocksStore::metrics_text() {
+  std::string m;
+  auto line = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+         std::to_string(v) + "\n";
+  };
+  line("halong_store_write_groups_total", "counter", "Grouped RocksDB writes (one fsync each).", write_groups());
+  uint64_t v = 0;
+  if (db_->GetIntProperty(cf(kAlerts), "rocksdb.estimate-live-data-size", &v))
+    line("halong_store_alerts_live_bytes", "gauge", "Estimated live bytes of the alerts family.", v);
+  if (db_->GetIntProperty(cf(kAlerts), "rocksdb.cur-size-all-mem-tables", &v))
+    line("halong_store_alerts_memtable_bytes", "gauge", "Memtable bytes of the alerts family.", v);
+  if (db_->GetIntProperty("rocksdb.num-running-compactions", &v))
+    line("halong_store_running_compactions", "gauge", "RocksDB compactions running.", v);
+  if (db_->GetIntProperty("rocksdb.num-running-flushes", &v))
+    line("halong_store_running_flushes", "gauge", "RocksDB flushes running.", v);
+  if (db_->GetIntProperty(cf(kAlerts), "rocksdb.actual-delayed-write-rate", &v))
+    line("halong_store_delayed_write_rate", "gauge", "RocksDB write-stall rate limit (0 = none).", v);
+  if (db_->GetIntProperty(cf(kAlerts), "rocksdb.is-write-stopped", &v))
+    line("halong_store_write_stopped", "gauge", "1 while RocksDB stops writes.", v);
+  return m;
+}
 
 Status RocksStore::flush() {
   rocksdb::FlushOptions fo;

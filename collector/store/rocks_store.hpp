@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -66,6 +67,9 @@ class RocksStore final : public AlertStore {
   // Number of grouped writes so far (each one rocksdb::Write); with alert_count gives the
   // group-commit factor, for /metrics and the benchmark.
   uint64_t write_groups() { std::lock_guard l(gc_mu_); return groups_; }
+  // Prometheus text for the store: alerts stored, grouped writes, RocksDB sizes and
+  // compaction state (pass to ApiOptions::extra_metrics).
+  std::string metrics_text();
   // Flushes every memtable to SST files (benchmarks, before measuring size).
   Status flush();
 
@@ -83,6 +87,8 @@ class RocksStore final : public AlertStore {
   // Dictionary of 4-byte numeric ids ("a/<agent>", "g/<agency>", "u/<user>").
   Result<uint32_t> dict_get_or_add(const std::string& key);
   std::optional<uint32_t> dict_find(const std::string& key);
+  Status apply_counts(rocksdb::WriteBatch& wb, const std::map<std::string, int64_t>& deltas);
+  std::optional<Result<AlertStats>> stats_from_counts(const AlertQuery& q, const StatsRequest& r);
   Result<uint64_t> highest_seq_locked(const std::string& agent_id);
   std::mutex dict_mu_;
   std::unordered_map<std::string, uint32_t> dict_;

@@ -19,11 +19,17 @@ void StatsBuilder::add(const Alert& a, const Triage& t) {
     case StatsField::dest_ip: v = a.dest_ip; break;
     case StatsField::assignee: v = t.assignee; break;
   }
-  ++by_[v];
+  --total_;
+  add_n(v, a.timestamp_us, 1);
+}
+
+void StatsBuilder::add_n(const std::string& v, int64_t ts, uint64_t n) {
+  total_ += n;
+  by_[v] += n;
   int64_t w = r_.bucket_us > 0 ? r_.bucket_us : 3600LL * 1000000;
-  int64_t b = a.timestamp_us / w * w;
-  if (a.timestamp_us < 0 && a.timestamp_us % w != 0) b -= w;
-  ++hist_[b];
+  int64_t b = ts / w * w;
+  if (ts < 0 && ts % w != 0) b -= w;
+  hist_[b] += n;
 }
 
 AlertStats StatsBuilder::finish() {

@@ -14,6 +14,8 @@ class StatsBuilder {
  public:
   explicit StatsBuilder(const StatsRequest& r) : r_(r) {}
   void add(const Alert& a, const Triage& t);
+  // n alerts with field value `value` in the bucket holding timestamp `ts`.
+  void add_n(const std::string& value, int64_t ts, uint64_t n);
   AlertStats finish();
 
  private:

@@ -142,9 +142,11 @@ HttpResponse http_get(uint16_t port, const std::string& target, const std::strin
   http::write(stream, req, ec);
   if (ec) return {0, ec.message()};
   beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  res.body_limit(256 * 1024 * 1024);
-  http::read(stream, buf, res, ec);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(256 * 1024 * 1024);
+
+  http::read(stream, buf, parser, ec);
+  auto& res = parser.get();
   if (ec) return {0, ec.message()};
   stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
   return {static_cast<int>(res.result_int()), res.body()};
@@ -194,12 +196,12 @@ void CollectorProcess::kill9() {
   proc_.wait(10s);
 }
 
-std::string CollectorProcess::api-token() const {
+std::string CollectorProcess::api_token() const {
   auto s = read_file(dir_ / "api-token");
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
 }
-std::string CollectorProcess::enroll-token() const {
+std::string CollectorProcess::enroll_token() const {
   auto s = read_file(dir_ / "enroll-token");
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
@@ -214,7 +216,7 @@ std::vector<boost::json::object> CollectorProcess::alerts(const std::string& que
     std::string target = "/api/v1/alerts?limit=500";
     if (!query.empty()) target += "&" + query;
     if (!cursor.empty()) target += "&cursor=" + cursor;
-    auto r = http_get(api_port_, target, api-token());
+    auto r = http_get(api_port_, target, api_token());
     if (r.status != 200) throw std::runtime_error("GET " + target + " -> " + std::to_string(r.status) + " " + r.body);
     auto v = boost::json::parse(r.body).as_object();
     for (auto& a : v.at("alerts").as_array()) out.push_back(a.as_object());

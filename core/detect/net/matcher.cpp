@@ -226,7 +226,7 @@ struct Verifier {
         else if (b.from_end) np = static_cast<int64_t>(len) + jump;
         else np = pos + b.o.nbytes + jump;
         np += b.post_offset;
-        if (np < 0 || np > static_cast<int64_t>(len)) return false;
+        if (np < 0 || np >= static_cast<int64_t>(len)) return false;  // Suricata: must land inside the buffer
         return run(i + 1, static_cast<size_t>(np), max_end);
       }
       case Sm::byte_extract: {
@@ -373,8 +373,14 @@ struct Matcher::State {
     if (!header_ok(r, p)) return false;
     if (r.has_flow) {
       const auto* f = p.flow;
-      if (r.flow_established && !(f && f->established)) return false;
-      if (r.flow_not_established && f && f->established) return false;
+      // Suricata's flow:established is the state *before* this packet: for TCP the
+      // packet that completes the handshake (or the first midstream packet) is not yet
+      // established. FlowInfo::established already includes this packet, so for TCP
+      // the engine uses "established on an earlier packet" (marker set after inspection).
+      bool est = f && f->established &&
+                 (p.ip_proto != halong::net::ipproto::tcp || has_bit(f, kFlowbitEstablishedSeen));
+      if (r.flow_established && !est) return false;
+      if (r.flow_not_established && est) return false;
       if (r.flow_to_server && !(f && f->to_server)) return false;
       if (r.flow_to_client && !(f && !f->to_server)) return false;
       if (r.flow_only_stream && !stream) return false;
@@ -596,6 +602,7 @@ void Matcher::inspect(const halong::net::Packet& p, std::vector<Match>& out) {
     }
   }
   if (p.flow && iponly_run) set_bit(p.flow, dir_marker);
+  if (p.flow && p.flow->established && tcp) set_bit(p.flow, kFlowbitEstablishedSeen);
   if (S.matched.empty()) return;
   S.counters.matches += S.matched.size();
   std::sort(S.matched.begin(), S.matched.end(), [](const State::Hit& a, const State::Hit& b) { return a.idx < b.idx; });

@@ -218,8 +218,10 @@ struct Rule {
 };
 
 // Flowbit name -> id table shared by all rules of a load. Ids 0..kReservedFlowbits-1 are
-// the engine's own per-flow markers (IP-only rule done per direction).
-constexpr uint32_t kReservedFlowbits = 2;
+// the engine's own per-flow markers: 0/1 = IP-only rules done to server / to client,
+// 2 = a TCP flow was already established on an earlier packet.
+constexpr uint32_t kReservedFlowbits = 3;
+constexpr uint32_t kFlowbitEstablishedSeen = 2;
 struct ParseContext {
   const VarResolver* vars = nullptr;
   const std::map<std::string, std::pair<std::string, int>>* classes = nullptr;  // name -> (desc, prio)

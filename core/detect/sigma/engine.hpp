@@ -96,7 +96,7 @@ struct LoadOptions {
   size_t correlation_max_values = 4096;   // per group (timestamps / distinct values kept)
 };
 
-class Ruleset;  // immutable, shared by all Matchers (see engine.cpp)
+class Ruleset;  // immutable, shared by all Matchers (defined in internal.hpp)
 
 // Loads files and directories (recursively: *.yml, *.yaml, sorted by path). A path that
 // does not exist is an Error; rules that cannot be honoured are skipped in `report`

@@ -50,7 +50,7 @@ TEST_CASE("syslog header: RFC 3164 time, host, program, pid and message", "[agen
   CHECK(ev.format == "syslog");
 }
 
-TEST_CASE("syslog header: a December line read in January belongs to the previous year", "[agent][logs][parser]") {
+TEST_CASE("syslog header: a line without year more than a week ahead belongs to the previous year", "[agent][logs][parser]") {
   ParserOptions o;
   o.now_us = 1767225600LL * 1000000;  // 2026-01-01T00:00:00Z
   auto p = make_parser("syslog", o).value();
@@ -59,6 +59,11 @@ TEST_CASE("syslog header: a December line read in January belongs to the previou
   CHECK(ev.ts_us == 1767225599LL * 1000000);
   REQUIRE(p->parse("Jan  1 00:00:01 h kernel: x", ev));  // single-digit day, two spaces
   CHECK(ev.ts_us == 1767225601LL * 1000000);
+  auto q = parser("syslog");  // reference 2026-11-23
+  REQUIRE(q->parse("Dec 10 07:28:14 h sshd[1]: x", ev));  // an old log: December 2025, not next month
+  CHECK(ev.ts_us == 1765351694LL * 1000000);
+  REQUIRE(q->parse("Nov 29 00:00:00 h sshd[1]: x", ev));  // within a week ahead: clock skew, same year
+  CHECK(ev.ts_us == 1795910400LL * 1000000);
 }
 
 TEST_CASE("syslog header: ISO timestamps, PRI and RFC 5424 with structured data", "[agent][logs][parser]") {

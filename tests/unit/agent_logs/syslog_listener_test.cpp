@@ -148,3 +148,34 @@ TEST_CASE("syslog listener cuts over-long TCP messages, counts them, and keeps t
   pump(*l, r, 5);  // notices the close
   CHECK(l->connections() == 0);
 }
+
+TEST_CASE("syslog framer: byte-by-byte input frames the same as one buffer", "[agent][logs][syslog]") {
+  std::string stream = "5 hello<13>Nov 23 12:00:00 h a: x\n11 two\nlines!\n" + std::string(30, 'L') +
+                       "\n40 " + std::string(40, 'o') + "tail-without-newline";
+  auto run = [&](size_t step) {
+    SyslogFramer f(20);
+    std::vector<std::pair<std::string, bool>> out;
+    auto on = [&](std::string_view t, bool cut) { out.emplace_back(std::string(t), cut); };
+    for (size_t i = 0; i < stream.size(); i += step) REQUIRE(f.feed(std::string_view(stream).substr(i, step), false, on));
+    REQUIRE(f.feed({}, true, on));
+    return out;
+  };
+  auto whole = run(stream.size());
+  std::vector<std::pair<std::string, bool>> expect = {
+      {"hello", false},
+      {"<13>Nov 23 12:00:00 h a: x", true},  // 26 bytes > 20: cut, the rest of the line dropped
+      {"two\nlines!", false},
+      {std::string(20, 'L'), true},
+      {std::string(20, 'o'), true},
+      {"tail-without-newline", false},
+  };
+  expect[1].first = expect[1].first.substr(0, 20);
+  CHECK(whole == expect);
+  CHECK(run(1) == expect);
+  CHECK(run(7) == expect);
+}
+
+TEST_CASE("syslog framer: an octet count of 10 digits is a framing error", "[agent][logs][syslog]") {
+  SyslogFramer f(100);
+  CHECK_FALSE(f.feed("1234567890 x", false, [](std::string_view, bool) {}));
+}

@@ -11,8 +11,11 @@ namespace {
 struct Dec {
   Decoder dec;
   Decoded out;
+  Bytes keep;
   explicit Dec(DecoderOptions o = {}) : dec(std::move(o)) {}
-  Decoded& run(const Bytes& b, int64_t ts = 1'000'000, int lt = linktype::ethernet) {
+  Decoded& run(const Bytes& in, int64_t ts = 1'000'000, int lt = linktype::ethernet) {
+    keep = Bytes(in.begin(), in.end());  // exact size (ASan sees over-reads); views point into it
+    const Bytes& b = keep;
     Frame f;
     f.data = b.data();
     f.caplen = static_cast<uint32_t>(b.size());
@@ -62,6 +65,7 @@ TEST_CASE("defrag delivers each ipv4 fragment and then the reassembled datagram"
   CHECK(d.run(frags[0]).count == 1);
   CHECK(d.out.packets[0].ip_fragment);
   CHECK(d.out.packets[0].src_port == 0);  // no L4 header decoded on a fragment
+  CHECK(d.out.packets[0].payload_len == 0);  // and no payload inspection
   CHECK(d.run(frags[1]).count == 1);
   auto& out = d.run(frags[2]);
   REQUIRE(out.count == 2);
@@ -69,6 +73,9 @@ TEST_CASE("defrag delivers each ipv4 fragment and then the reassembled datagram"
   const auto& r = out.packets[1];
   CHECK(r.reassembled);
   CHECK_FALSE(r.ip_fragment);
+  CHECK(r.linktype == linktype::ethernet);
+  CHECK(r.frame_len == 14 + 20 + 8 + 100);  // first fragment's Ethernet header + datagram
+  CHECK(std::equal(r.frame, r.frame + 14, frags[0].begin()));
   CHECK(r.src_port == 1000);
   CHECK(r.dst_port == 2000);
   CHECK(payload_of(r) == std::string(data.begin(), data.end()));

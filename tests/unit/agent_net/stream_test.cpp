@@ -14,8 +14,11 @@ struct Net {
   Decoder dec;
   FlowTable flows;
   Decoded out;
+  Bytes keep;
   explicit Net(FlowSettings s = {}) : flows(std::move(s)) {}
-  halong::net::Packet& run(const Bytes& frame, int64_t ts_us = 1'000'000) {
+  halong::net::Packet& run(const Bytes& in, int64_t ts_us = 1'000'000) {
+    keep = Bytes(in.begin(), in.end());  // exact size (ASan sees over-reads); views point into it
+    const Bytes& frame = keep;
     Frame f;
     f.data = frame.data();
     f.caplen = static_cast<uint32_t>(frame.size());

@@ -14,6 +14,10 @@
 #include <boost/beast/websocket.hpp>
 #include <thread>
 
+#include <boost/beast/ssl.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 using namespace halong;
 using namespace halong::collector;
 using namespace halong::collector::test;
@@ -181,4 +185,87 @@ TEST_CASE("the live stream pushes new matching alerts and incidents within the c
   anon.handshake("127.0.0.1", "/api/v1/stream", ec);
   CHECK(ec);
   server.stop();
+}
+
+namespace {
+// A throwaway self-signed certificate for 127.0.0.1 (EC P-256), PEM cert + key.
+std::pair<std::string, std::string> self_signed() {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509_sign(x, key, EVP_sha256());
+  auto pem = [](auto write) {
+    BIO* b = BIO_new(BIO_s_mem());
+    write(b);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(b, &data);
+    std::string s(data, static_cast<size_t>(n));
+    BIO_free(b);
+    return s;
+  };
+  std::string cert = pem([&](BIO* b) { PEM_write_bio_X509(b, x); });
+  std::string pkey = pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); });
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return {cert, pkey};
+}
+}  // namespace
+
+TEST_CASE("http server serves the API over TLS with the given certificate and refuses plain HTTP off loopback",
+          "[collector][api][http][tls]") {
+  ApiFixture f(5);
+  auto [cert, key] = self_signed();
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  ctx->use_certificate_chain(net::buffer(cert));
+  ctx->use_private_key(net::buffer(key), net::ssl::context::pem);
+  api::ServerOptions so;
+  so.tls = ctx;
+  api::HttpServer server(*f.handler, so);
+  REQUIRE(server.start().ok());
+
+  net::io_context ioc;
+  net::ssl::context cctx(net::ssl::context::tls_client);
+  cctx.add_certificate_authority(net::buffer(cert));
+  cctx.set_verify_mode(net::ssl::verify_peer);
+  boost::beast::ssl_stream<boost::beast::tcp_stream> s(ioc, cctx);
+  boost::beast::get_lowest_layer(s).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server.port()));
+  s.handshake(net::ssl::stream_base::client);
+  api::Request req{http::verb::get, "/api/v1/alerts?limit=2", 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::authorization, "Bearer " + kAdmin);
+  http::write(s, req);
+  boost::beast::flat_buffer buf;
+  api::Response res;
+  http::read(s, buf, res);
+  CHECK(res.result() == http::status::ok);
+  CHECK(boost::json::parse(res.body()).at("alerts").as_array().size() == 2);
+  // A plain-HTTP client gets nothing from the TLS port.
+  auto plain = [&] {
+    net::io_context io2;
+    boost::beast::tcp_stream t(io2);
+    t.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server.port()));
+    api::Request r{http::verb::get, "/healthz", 11};
+    http::write(t, r);
+    boost::beast::flat_buffer b;
+    api::Response out;
+    boost::beast::error_code ec;
+    t.expires_after(std::chrono::seconds(5));
+    http::read(t, b, out, ec);
+    return ec;
+  }();
+  CHECK(plain);
+  server.stop();
+
+  api::ServerOptions open;
+  open.address = "0.0.0.0";
+  api::HttpServer refused(*f.handler, open);
+  auto st = refused.start();
+  REQUIRE(!st.ok());
+  CHECK(st.error().message.find("TLS") != std::string::npos);
 }

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include "core/wire.hpp"
 
 using namespace halong;
@@ -90,4 +92,43 @@ TEST_CASE("enrollment token carries the collector fingerprint and rejects malfor
   REQUIRE_FALSE(wire::parse_enrollment_token("hlt1.short." + fp).ok());
   REQUIRE_FALSE(wire::parse_enrollment_token("hlt2.s3cr3t-s3cr3t-s3cr3t." + fp).ok());
   REQUIRE_FALSE(wire::parse_enrollment_token("hlt1.s3cr3t-s3cr3t-s3cr3t.xyz").ok());
+}
+
+TEST_CASE("wire decode survives every truncation and random corruption of valid frames", "[core][wire]") {
+  wire::AlertBatch b;
+  b.batch = 3;
+  for (int i = 1; i <= 3; ++i) {
+    Alert a;
+    a.seq = static_cast<uint64_t>(i);
+    a.id = "ag:" + std::to_string(i);
+    a.src_ip = "10.0.0.1";
+    a.alert.signature = "sig \"quoted\" \\ and unicode \xc3\xa9";
+    b.alerts.push_back(a);
+  }
+  wire::Hello h;
+  h.token = "t";
+  h.agent = {"a", "h", "x"};
+  std::vector<std::string> frames = {wire::encode(b), wire::encode(h), wire::encode(wire::Ack{1, 2}),
+                                     wire::encode(wire::RulesetPush{"v", {{"a.rules", "x"}}})};
+  std::mt19937 rng(12345);
+  size_t decoded = 0;
+  for (const auto& f : frames) {
+    for (size_t cut = 0; cut < f.size(); ++cut) {
+      auto r = wire::decode(std::string_view(f).substr(0, cut));
+      REQUIRE_FALSE(r.ok());  // a truncated JSON object never decodes
+    }
+    for (int k = 0; k < 2000; ++k) {
+      std::string g = f;
+      int flips = 1 + static_cast<int>(rng() % 4);
+      for (int j = 0; j < flips; ++j) g[rng() % g.size()] = static_cast<char>(rng() % 256);
+      auto r = wire::decode(g);
+      if (r.ok()) {
+        ++decoded;
+        auto again = wire::decode(wire::encode(*r));  // whatever decodes re-encodes and decodes
+        REQUIRE(again.ok());
+        REQUIRE(again->index() == r->index());
+      }
+    }
+  }
+  REQUIRE(decoded > 0);  // some corruptions hit only string contents
 }

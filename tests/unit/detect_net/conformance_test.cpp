@@ -30,5 +30,5 @@ TEST_CASE("suricata-verify conformance: alert counts per sid match Suricata's", 
   REQUIRE(results.size() == 41);
   // The share achieved today (docs/conformance.md lists each failure with its reason);
   // raise it when a failure is fixed, never lower it silently.
-  CHECK(passed >= 39);
+  CHECK(passed >= 40);
 }

@@ -115,6 +115,9 @@ TEST_CASE("byte_test, byte_jump and byte_extract read numbers from the payload",
   One j("byte_jump:1,0; content:\"Z\"; within:1;");  // skip N bytes after the length byte
   CHECK(j.on(std::string("\x03" "abcZ", 5)));
   CHECK_FALSE(j.on(std::string("\x02" "abcZ", 5)));
+  One end("byte_jump:1,0;");  // landing exactly on the end of the buffer is outside it
+  CHECK(end.on(std::string("\x01" "ab", 3)));
+  CHECK_FALSE(end.on(std::string("\x02" "ab", 3)));
   One e("byte_extract:1,0,len; content:\"K\"; distance:len; within:1;");
   CHECK(e.on(std::string("\x02" "abK", 4)));
   CHECK_FALSE(e.on(std::string("\x01" "abK", 4)));
@@ -219,13 +222,31 @@ TEST_CASE("flow keyword tests state and direction", "[detect][net][flow]") {
   std::vector<Match> out;
   a.m->inspect(p.pkt(), out);
   CHECK(out.empty());
-  f.established = true;
+  f.established = true;  // this packet completed the handshake: established only from the next one on
+  a.m->inspect(p.pkt(), out);
+  CHECK(out.empty());
   a.m->inspect(p.pkt(), out);
   CHECK(out.size() == 1);
   f.to_server = false;
   out.clear();
   a.m->inspect(p.pkt(), out);
   CHECK(out.empty());
+}
+
+TEST_CASE("a UDP flow is established on the first reply packet", "[detect][net][flow]") {
+  One a("flow:established; content:\"x\";", "alert udp any any -> any any");
+  halong::net::FlowInfo f;
+  auto q = TestPacket::udp("1.1.1.1", 1, "2.2.2.2", 53, "x");
+  q.p.flow = &f;
+  std::vector<Match> out;
+  a.m->inspect(q.pkt(), out);
+  CHECK(out.empty());
+  f.established = true;  // the reply: both directions seen
+  f.to_server = false;
+  auto r = TestPacket::udp("2.2.2.2", 53, "1.1.1.1", 1, "x");
+  r.p.flow = &f;
+  a.m->inspect(r.pkt(), out);
+  CHECK(out.size() == 1);
 }
 
 TEST_CASE("threshold limit, threshold and detection_filter count per tracked address", "[detect][net][rate]") {

@@ -259,3 +259,37 @@ filter:
   // the broken filter is not applied at all
   REQUIRE(titles(m, pc("/bin/bash", "x")) == std::vector<std::string>{"other"});
 }
+
+TEST_CASE("a test Hyperscan refuses skips only the rules using it", "[sigma][loader]") {
+  LoadReport rep;
+  const std::string huge = "a" + std::string(20000, '?') + "b";
+  auto rs = load_sigma_from_string(rule("    k:\n        F: '" + huge + "'\n    condition: k\n") + R"(---
+title: good
+logsource:
+    product: linux
+    service: test
+detection:
+    k:
+        F: 'fine'
+    condition: k
+---
+title: corr on the bad rule
+correlation:
+    type: event_count
+    rules: 11111111-2222-3333-4444-555555555555
+    group-by: F
+    timespan: 1m
+    condition:
+        gte: 2
+)",
+                                   "h.yml", rep);
+  REQUIRE(rs.ok());
+  INFO(rep.to_text());
+  REQUIRE(rep.loaded == 1);
+  REQUIRE(rep.skipped == 2);
+  REQUIRE(rep.entries[0].reason_kind == "hyperscan:refused");
+  REQUIRE(rep.entries[2].reason_kind == "correlation:missing-rule");
+  REQUIRE(info(**rs).rules == 1);
+  REQUIRE(info(**rs).correlations == 0);
+  REQUIRE(fires(*rs, ev({{"F", "fine"}})));
+}

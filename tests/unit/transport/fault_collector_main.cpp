@@ -1,5 +1,5 @@
 // Test-only collector process for the fault tests: RocksStore + Gateway, nothing else.
-//   halong_test_collector DATA_DIR PORT TOKEN
+//   halong_test_collector DATA_DIR PORT TOKEN [MIN_FREE_BYTES]
 // Prints "READY <port> <fingerprint>" on stdout once listening; runs until SIGTERM/SIGINT
 // (or kill -9, which is the point). On SIGTERM prints "STORED <alert_count>" and exits 0.
 #include <csignal>
@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   o.key_file = cert->key_file;
   o.enrollment_token = argv[3];
   o.retry_after_ms = 300;
+  o.store_dir = dir;
+  o.min_free_bytes = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 0;
   halong::collector::Gateway gw(o, **store);
   if (auto s = gw.start(); !s) {
     std::fprintf(stderr, "gateway: %s\n", s.error().message.c_str());

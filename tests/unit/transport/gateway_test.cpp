@@ -333,3 +333,30 @@ TEST_CASE("a second connection of the same agent replaces the first", "[transpor
   c2.read(ec);
   REQUIRE(ec);
 }
+
+TEST_CASE("a full spool drops by policy, counts it, and the agent raises its own alert about it", "[transport][spool]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  uint16_t port = free_port();  // no collector yet: everything stays in the spool
+  auto o = agent_options(col, port, d.path / "spool");
+  o.spool.max_bytes = 128u << 10;
+  o.spool.segment_bytes = 16u << 10;
+  auto up = make_uplink(o);
+  REQUIRE(up->start().ok());
+  for (int i = 0; i < 1000; ++i) (void)up->submit(make_alert(6));
+  auto st = up->status();
+  REQUIRE(st.dropped > 0);
+  REQUIRE(st.spool.dropped_oldest == st.dropped);
+  REQUIRE(col.start(mem, port).ok());
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(10)).ok());
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(10)).ok());  // the self-alert is raised on the first ack
+  collector::AlertQuery q;
+  q.sid = agent::kSpoolOverflowSid;
+  auto page = mem.query(q);
+  REQUIRE(page.ok());
+  REQUIRE(page->alerts.size() == 1);
+  REQUIRE_THAT(page->alerts[0].alert.signature, Catch::Contains("alerts dropped"));
+  REQUIRE(page->alerts[0].alert.engine == "halong");
+  REQUIRE(mem.alert_count() == 1000 + 1 - st.dropped);
+}

@@ -102,7 +102,7 @@ TEST_CASE("a pushed ruleset reaches connected agents and agents that connect lat
 
   // Heartbeats carry the agent's stats.
   REQUIRE(eventually([&] { return health.get("a1")->stats_json.find("spool_depth") != std::string::npos; }));
-  REQUIRE(health.get("a1")->stats_json.find("\"ruleset_version\":\"v1\"") != std::string::npos);
+  REQUIRE(eventually([&] { return health.get("a1")->stats_json.find("\"ruleset_version\":\"v1\"") != std::string::npos; }));
 
   // After a reconnect an agent already running v1 is not sent it again.
   col.stop();
