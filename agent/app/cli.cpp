@@ -1,6 +1,9 @@
 #include "agent/app/cli.hpp"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -12,7 +15,9 @@
 #include "agent/app/config.hpp"
 #include "agent/app/detect.hpp"
 #include "agent/app/replay.hpp"
+#include "agent/app/run.hpp"
 #include "agent/app/ship.hpp"
+#include "agent/uplink/enroll.hpp"
 #include "core/yaml_config.hpp"
 
 namespace halong::agent {
@@ -57,6 +62,17 @@ int run_cli(int argc, char** argv) {
     sc->add_option("--log-level", log_level, "trace, debug, info, warn, error (default: config or info)");
   };
 
+  // ---- run ----
+  auto* runc = app.add_subcommand("run", "run the agent: capture, read logs, detect, ship alerts (until SIGINT/SIGTERM)");
+  add_common(runc);
+
+  // ---- enroll ----
+  auto* en = app.add_subcommand("enroll", "enroll this host with the collector (one-time token from the SOC)");
+  add_common(en);
+  std::string en_collector, en_token;
+  en->add_option("--collector", en_collector, "HOST:PORT of the collector's agent gateway")->required();
+  en->add_option("--token", en_token, "the enrollment token (halong-collector token create)")->required();
+
   // ---- check-config ----
   auto* cc = app.add_subcommand("check-config", "check the configuration and the rules it names, then exit");
   add_common(cc);
@@ -92,6 +108,37 @@ int run_cli(int argc, char** argv) {
   auto cfg = load_agent_config(config_path, sets);
   if (!cfg) return fail(cfg.error().message, 2);
   setup_logging(log_level.empty() ? cfg->log_level : log_level);
+
+  if (en->parsed()) {
+    auto colon = en_collector.rfind(':');
+    if (colon == std::string::npos) return fail("--collector must be HOST:PORT", 2);
+    EnrollOptions eo;
+    eo.host = en_collector.substr(0, colon);
+    try {
+      eo.port = static_cast<uint16_t>(std::stoi(en_collector.substr(colon + 1)));
+    } catch (const std::exception&) {
+      return fail("--collector must be HOST:PORT", 2);
+    }
+    eo.token = en_token;
+    eo.dir = std::filesystem::path(cfg->data_dir) / "identity";
+    eo.hostname = cfg->hostname;
+    auto r = enroll(eo);
+    if (!r) return fail("enroll: " + r.error().message, 1);
+    std::printf("enrolled as agent %s (agency %s); identity in %s. Set collector.address: %s in the config, then start the agent.\n",
+                r->agent_id.c_str(), r->agency.c_str(), eo.dir.c_str(), en_collector.c_str());
+    return 0;
+  }
+
+  if (runc->parsed()) {
+    static std::atomic<bool> stop{false};
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { stop.store(true); };
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    auto st = run_agent(*cfg, stop);
+    if (!st) return fail(st.error().message, 1);
+    return 0;
+  }
 
   if (cc->parsed()) {
     auto rs = load_rulesets(*cfg);

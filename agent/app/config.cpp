@@ -131,7 +131,9 @@ AgentConfig parse(const YAML::Node& root, const std::string& name, const std::st
     parse_groups(v["port-groups"], "vars.port-groups", c.port_vars, errs);
   }
   if (auto r = root["rules"]) {
-    config::check_known_keys(r, "rules", {"network", "logs", "classification"}, errs);
+    config::check_known_keys(r, "rules", {"network", "logs", "classification", "threshold"}, errs);
+    config::get_string(r, "threshold", "rules", c.threshold_file, errs);
+    c.threshold_file = resolve(base_dir, c.threshold_file);
     config::get_strings(r, "network", "rules", c.network_rules, errs);
     config::get_strings(r, "logs", "rules", c.log_rules, errs);
     config::get_string(r, "classification", "rules", c.classification_file, errs);

@@ -66,6 +66,7 @@ struct AgentConfig {
   std::vector<std::string> network_rules;           // files or directories
   std::vector<std::string> log_rules;
   std::string classification_file;
+  std::string threshold_file;                       // threshold.config (suppress / threshold lines)
   CaptureConfig capture;
   StreamConfig stream;
   bool vxlan = true;

@@ -17,6 +17,13 @@ detect::net::LoadOptions network_load_options(const AgentConfig& c) {
   o.port_vars = c.port_vars;
   o.classification_file = c.classification_file;
   if (!c.data_dir.empty()) o.cache_dir = (fs::path(c.data_dir) / "hs-cache").string();
+  if (!c.threshold_file.empty()) {
+    std::ifstream in(c.threshold_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    o.threshold_config = ss.str();
+    o.threshold_config_name = c.threshold_file;
+  }
   return o;
 }
 

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/uplink/enroll.hpp"
+
 namespace halong::agent {
 
 Result<UplinkOptions> uplink_options(const AgentConfig& c) {
@@ -26,17 +28,21 @@ Result<UplinkOptions> uplink_options(const AgentConfig& c) {
   o.agent = AgentRef{c.id, c.hostname, c.agency};
   o.ca_file = c.collector.ca_file;
   o.pinned_sha256 = c.collector.fingerprint;
+  // Enrolled (halong-agent enroll): identity, agency and trust come from the certificate
+  // the collector signed; mutual TLS replaces the shared token.
+  if (auto en = load_enrollment(std::filesystem::path(c.data_dir) / "identity")) {
+    o.agent.id = en->agent_id;
+    o.agent.agency = en->agency;
+    o.client_cert_file = en->cert_file;
+    o.client_key_file = en->key_file;
+    o.ca_file = en->ca_file;
+    o.pinned_sha256 = en->collector_fingerprint;
+    o.token.clear();
+  }
   if (o.ca_file.empty() && o.pinned_sha256.empty())
     return make_error(ErrorCode::invalid_argument,
                       c.source_file + ": set collector.ca_file or collector.fingerprint so the agent can verify the "
                                       "collector (no trust on first use)");
-  auto cert = std::filesystem::path(c.data_dir) / "agent.crt";
-  auto key = std::filesystem::path(c.data_dir) / "agent.key";
-  std::error_code ec;
-  if (std::filesystem::exists(cert, ec) && std::filesystem::exists(key, ec)) {
-    o.client_cert_file = cert;
-    o.client_key_file = key;
-  }
   o.batch_size = c.collector.batch_size;
   o.flush_interval = std::chrono::milliseconds(c.collector.flush_interval_ms);
   o.spool.dir = std::filesystem::path(c.data_dir) / "spool";

@@ -41,7 +41,9 @@ size_t StreamDirection::append(const uint8_t* d, size_t len, const StreamLimits&
     size_t cut = buf_.size() - pending_;
     buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(cut));
     buf_start_ += cut;
-    buf_.shrink_to_fit();
+    // Give memory back only when most of the capacity is idle: shrinking on every
+    // segment would reallocate twice per packet while the table stays at its memcap.
+    if (buf_.capacity() > 4 * buf_.size() + 4096) buf_.shrink_to_fit();
     ++ctr.window_trimmed;
     sync(mem);
   }

@@ -438,10 +438,12 @@ class Uplink::Impl {
     beast::flat_buffer buf;
     net::steady_timer hello_timer(ioc);
     hello_timer.expires_after(opts.connect_timeout);
-    hello_timer.async_wait([&ws, this](boost::system::error_code ec) {
-      if (!ec) close_transport(ws);
+    auto answered = std::make_shared<bool>(false);  // a timer that fired just as the welcome came must not close
+    hello_timer.async_wait([&ws, this, answered](boost::system::error_code ec) {
+      if (!ec && !*answered) close_transport(ws);
     });
     auto [rec2, n2] = co_await ws.async_read(buf, tuple_awaitable);
+    *answered = true;
     hello_timer.cancel();
     if (rec2) {
       end.error = "no welcome from " + where + ": " + rec2.message();

@@ -16,6 +16,9 @@
 
 #include <boost/beast/websocket.hpp>
 #include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
 
 #include "collector/api/errors.hpp"
 #include "collector/store/alert_bus.hpp"
@@ -31,6 +34,43 @@ namespace {
 
 namespace websocket = beast::websocket;
 
+// Live connections, so that stop() can close them (their sockets must not outlive stop()).
+struct Registry {
+  std::atomic<size_t> live{0};
+  std::mutex mu;
+  std::map<uint64_t, std::function<void()>> closers;
+  uint64_t next = 1;
+  uint64_t add(std::function<void()> c) {
+    std::lock_guard l(mu);
+    closers[next] = std::move(c);
+    return next++;
+  }
+  void remove(uint64_t id) {
+    std::lock_guard l(mu);
+    closers.erase(id);
+  }
+  void close_all() {
+    std::vector<std::function<void()>> cs;
+    {
+      std::lock_guard l(mu);
+      for (auto& [id, c] : closers) cs.push_back(c);
+    }
+    for (auto& c : cs) c();
+  }
+};
+
+template <class Self, class Lowest>
+std::function<void()> closer_for(const std::shared_ptr<Self>& self, Lowest lowest) {
+  std::weak_ptr<Self> weak = self;
+  return [weak, lowest] {
+    if (auto s = weak.lock())
+      net::post(lowest(*s).get_executor(), [s, lowest] {
+        beast::error_code ec;
+        lowest(*s).socket().close(ec);
+      });
+  };
+}
+
 // One live-stream client: accepts the upgrade, subscribes to the bus, sends matching events
 // as JSON text frames from a bounded queue (a client that cannot keep up is closed, never
 // allowed to grow memory), reads only to notice the close.
@@ -38,15 +78,19 @@ template <class Stream>
 class WsSession : public std::enable_shared_from_this<WsSession<Stream>> {
  public:
   static constexpr size_t kMaxQueue = 1024;
-  WsSession(Stream&& s, AlertBus& bus, StreamFilter f, std::atomic<size_t>& live)
-      : ws_(std::move(s)), bus_(bus), filter_(std::move(f)), live_(live) {
-    ++live_;
+  WsSession(Stream&& s, AlertBus& bus, StreamFilter f, Registry& reg)
+      : ws_(std::move(s)), bus_(bus), filter_(std::move(f)), reg_(reg) {
+    ++reg_.live;
   }
   ~WsSession() {
     if (sub_) bus_.unsubscribe(sub_);
-    --live_;
+    if (reg_id_) reg_.remove(reg_id_);
+    --reg_.live;
   }
   void run(Request req) {
+    reg_id_ = reg_.add(closer_for(this->shared_from_this(), [](WsSession& w) -> beast::tcp_stream& {
+      return beast::get_lowest_layer(w.ws_);
+    }));
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "halong-collector"); }));
@@ -106,7 +150,8 @@ class WsSession : public std::enable_shared_from_this<WsSession<Stream>> {
   websocket::stream<Stream> ws_;
   AlertBus& bus_;
   StreamFilter filter_;
-  std::atomic<size_t>& live_;
+  Registry& reg_;
+  uint64_t reg_id_ = 0;
   beast::flat_buffer in_;
   std::deque<std::shared_ptr<std::string>> queue_;
   uint64_t sub_ = 0;
@@ -122,12 +167,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  public:
   template <class... Args>
-  Session(ApiHandler& h, const ServerOptions& o, std::atomic<size_t>& live, tcp::socket&& s, Args&... ctx)
-      : stream_(std::move(s), ctx...), handler_(h), opt_(o), live_(live) {
-    ++live_;
+  Session(ApiHandler& h, const ServerOptions& o, Registry& reg, tcp::socket&& s, Args&... ctx)
+      : stream_(std::move(s), ctx...), handler_(h), opt_(o), reg_(reg) {
+    ++reg_.live;
   }
-  ~Session() { --live_; }
+  ~Session() {
+    if (reg_id_) reg_.remove(reg_id_);
+    --reg_.live;
+  }
   void run() {
+    reg_id_ = reg_.add(closer_for(this->shared_from_this(), [](Session& x) -> beast::tcp_stream& {
+      return beast::get_lowest_layer(x.stream_);
+    }));
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (kTls) {
         beast::get_lowest_layer(self->stream_).expires_after(self->opt_.read_timeout);
@@ -175,7 +226,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       std::string_view target = req.target();
       if (target.substr(0, target.find('?')) != "/api/v1/stream")
         return send(error_response(req, make_error(ErrorCode::not_found, "no WebSocket at " + std::string(target))));
-      std::make_shared<WsSession<Stream>>(std::move(stream_), *handler_.bus(), std::move(*f), live_)->run(parser_->release());
+      std::make_shared<WsSession<Stream>>(std::move(stream_), *handler_.bus(), std::move(*f), reg_)->run(parser_->release());
       return;
     }
     send(handler_.handle(parser_->get()));
@@ -206,7 +257,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<Response> res_;
   ApiHandler& handler_;
   const ServerOptions& opt_;
-  std::atomic<size_t>& live_;
+  Registry& reg_;
+  uint64_t reg_id_ = 0;
   bool first_ = true;
 };
 
@@ -218,7 +270,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   net::io_context ioc;
   tcp::acceptor acceptor;
   std::vector<std::thread> threads;
-  std::atomic<size_t> live{0};
+  Registry reg;
   uint16_t port = 0;
   bool running = false;
 
@@ -228,12 +280,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
-        if (live.load() >= opt.max_connections) {
+        if (reg.live.load() >= opt.max_connections) {
           beast::error_code ignore;
           s.close(ignore);
         } else {
-          if (opt.tls) std::make_shared<Session<TlsStream>>(handler, opt, live, std::move(s), *opt.tls)->run();
-          else std::make_shared<Session<beast::tcp_stream>>(handler, opt, live, std::move(s))->run();
+          if (opt.tls) std::make_shared<Session<TlsStream>>(handler, opt, reg, std::move(s), *opt.tls)->run();
+          else std::make_shared<Session<beast::tcp_stream>>(handler, opt, reg, std::move(s))->run();
         }
       }
       accept();
@@ -282,11 +334,21 @@ void HttpServer::stop() {
     beast::error_code ec;
     m.acceptor.close(ec);
   });
-  // Give in-flight requests a moment to finish, then stop the loop (closes connections).
-  for (int i = 0; i < 50 && m.live.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Close every connection (in-flight handlers finish with operation_aborted), wait for
+  // the sessions to end, then stop the loop.
+  m.reg.close_all();
+  for (int i = 0; i < 200 && m.reg.live.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   m.ioc.stop();
   for (auto& t : m.threads) t.join();
   m.threads.clear();
+  // No thread runs the loop any more: close the acceptor here (the posted close may not have
+  // run), then run what is still queued (closes, aborted reads) so every session and its
+  // socket is gone when stop() returns and the port can be bound again.
+  beast::error_code ec;
+  m.acceptor.close(ec);
+  m.reg.close_all();
+  m.ioc.restart();
+  m.ioc.poll();
 }
 
 }  // namespace halong::collector::api

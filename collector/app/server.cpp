@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <mutex>
 #include <fstream>
 
 #include <spdlog/spdlog.h>
@@ -14,7 +15,12 @@
 #include "collector/app/secrets.hpp"
 #include "collector/gateway/certs.hpp"
 #include "collector/gateway/gateway.hpp"
+#include "collector/gateway/health.hpp"
+#include "collector/gateway/registry.hpp"
+#include "collector/store/alert_bus.hpp"
 #include "collector/store/audit_log.hpp"
+#include "collector/store/retention.hpp"
+#include "collector/api/users.hpp"
 #include "collector/store/rocks_store.hpp"
 
 namespace halong::collector {
@@ -26,10 +32,18 @@ struct CollectorServer::Impl {
   CollectorPaths paths;
   std::unique_ptr<RocksStore> store;
   std::unique_ptr<AuditLog> audit;
-  api::TokenAuthenticator auth;
+  AlertBus bus;
+  std::unique_ptr<PublishingStore> publishing;   // the store as gateway and API see it: new alerts reach the live stream
+  std::unique_ptr<api::UserDirectory> users;
+  api::TokenAuthenticator auth;                  // static tokens (the data-dir admin token)
+  std::unique_ptr<api::DirectoryAuthenticator> dir_auth;
+  std::unique_ptr<RetentionWorker> retention;
   std::unique_ptr<api::ApiHandler> handler;
   std::unique_ptr<api::HttpServer> http;
+  std::unique_ptr<Registry> registry;
+  std::unique_ptr<HealthTracker> health;
   std::unique_ptr<Gateway> gateway;
+  std::mutex offline_mu;
 };
 
 namespace {
@@ -68,6 +82,16 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
   if (!store) return store.error();
   impl->store = std::move(*store);
   impl->audit = std::make_unique<AuditLog>(*impl->store);
+  impl->publishing = std::make_unique<PublishingStore>(*impl->store, impl->bus);
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  impl->users = std::make_unique<api::UserDirectory>(*impl->store, now);
+  if (c.retention_days > 0) {
+    impl->retention = std::make_unique<RetentionWorker>(*impl->store, static_cast<int64_t>(c.retention_days) * 86'400'000'000LL, now);
+    impl->retention->start(std::chrono::minutes(10));
+  }
 
   auto cert = ensure_server_certificate(c.data_dir);
   if (!cert) return cert.error();
@@ -90,7 +114,11 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
 
   api::ApiOptions aopt;
   aopt.openapi_yaml = find_openapi();
-  impl->handler = std::make_unique<api::ApiHandler>(*impl->store, impl->auth, impl->audit.get(), aopt);
+  aopt.users = impl->users.get();
+  aopt.bus = &impl->bus;
+  aopt.secure_cookies = c.api_tls;
+  impl->dir_auth = std::make_unique<api::DirectoryAuthenticator>(*impl->users, impl->auth);
+  impl->handler = std::make_unique<api::ApiHandler>(*impl->publishing, *impl->dir_auth, impl->audit.get(), aopt);
 
   auto gw_addr = split_host_port(c.gateway_listen);
   if (!gw_addr) return gw_addr.error();
@@ -100,7 +128,39 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
   gopt.cert_file = cert->cert_file;
   gopt.key_file = cert->key_file;
   gopt.enrollment_token = enroll;
-  impl->gateway = std::make_unique<Gateway>(gopt, *impl->store);
+  gopt.store_dir = paths.store_dir;  // disk guard: refuse (retry-after) before RocksDB hits a full disk
+  auto reg = Registry::open(c.data_dir);
+  if (!reg) return reg.error();
+  impl->registry = std::move(*reg);
+  gopt.registry = impl->registry.get();
+  impl->health = std::make_unique<HealthTracker>();
+  gopt.health = impl->health.get();
+  // An agent that goes silent raises an alert of the collector's own (sid 9100002), stored
+  // like any other so analysts see it in their queue.
+  Impl* raw = impl.get();
+  gopt.on_agent_offline = [raw](const std::string& agent_id) {
+    std::lock_guard lk(raw->offline_mu);
+    auto seq = raw->store->highest_seq("collector");
+    if (!seq) return;
+    Alert a;
+    a.seq = *seq + 1;
+    a.id = "collector:" + std::to_string(a.seq);
+    a.timestamp_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    a.agent = AgentRef{"collector", "", ""};
+    if (auto rec = raw->registry->agent(agent_id)) a.agent.agency = rec->agency;
+    a.source = "health";
+    a.alert.signature_id = 9100002;
+    a.alert.rev = 1;
+    a.alert.signature = "HALONG HEALTH agent offline: " + agent_id;
+    a.alert.category = "Agent health";
+    a.alert.severity = 2;
+    a.alert.engine = "halong";
+    a.fields["agent_id"] = agent_id;
+    auto r = raw->store->write_batch("collector", {a});
+    if (!r) spdlog::warn("could not store the offline alert for agent {}: {}", agent_id, r.error().message);
+  };
+  impl->gateway = std::make_unique<Gateway>(gopt, *impl->publishing);
   auto gs = impl->gateway->start();
   if (!gs) return make_error(gs.error().code, "agent gateway on " + c.gateway_listen + ": " + gs.error().message);
 
@@ -130,6 +190,7 @@ CollectorServer::~CollectorServer() { stop(); }
 
 void CollectorServer::stop() {
   if (!impl_) return;
+  if (impl_->retention) impl_->retention->stop();
   if (impl_->http) impl_->http->stop();
   if (impl_->gateway) impl_->gateway->stop();
 }

@@ -73,7 +73,7 @@ TEST_CASE("agent config reports every error with file:line and key", "[agent][co
   REQUIRE_THAT(m, Catch::Contains("agent.yaml:11: bogus: unknown key"));
 }
 
-TEST_CASE("--set overrides apply before checking, Suricata style", "[agent][config]") {
+TEST_CASE("config overrides (--set) apply before checking, Suricata style", "[agent][config]") {
   auto c = load_agent_config_string("stream:\n  midstream: false\n", "a.yaml",
                                     {"stream.midstream=true", "vars.address-groups.HOME_NET=[192.168.0.0/16,!192.168.1.1]"});
   REQUIRE(c.ok());

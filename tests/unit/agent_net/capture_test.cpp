@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -161,4 +162,26 @@ TEST_CASE("live source rejects a bad bpf filter with the filter text", "[agent][
   REQUIRE_FALSE(src);
   // Without CAP_NET_RAW activation fails first; with it the filter is named.
   if (geteuid() == 0) CHECK(src.error().message.find("BPF filter") != std::string::npos);
+}
+
+TEST_CASE("pcap file source reads a capture from standard input when the path is -", "[agent][capture]") {
+  REQUIRE_CORPUS_OR_SKIP();
+  auto all = corpus::cases();
+  const auto* c = corpus::find(all, "pcap-file-stdin");  // Suricata reads this one from stdin
+  REQUIRE(c != nullptr);
+  int saved = ::dup(0);
+  REQUIRE(saved >= 0);
+  FILE* f = std::fopen(c->pcap.c_str(), "rb");
+  REQUIRE(f != nullptr);
+  REQUIRE(::dup2(::fileno(f), 0) == 0);
+  std::fclose(f);
+  size_t n = 0;
+  {
+    auto src = PcapFileSource::open("-");
+    if (src) n = count_frames(**src);
+    CHECK(src);
+  }
+  ::dup2(saved, 0);
+  ::close(saved);
+  CHECK(n == c->packets);
 }
