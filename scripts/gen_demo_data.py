@@ -142,9 +142,12 @@ def main():
         lines.append("%s portal01 sshd[%d]: Invalid user %s from 198.51.100.23 port %d" % (ts(t), pid, user, 52000 + i))
         lines.append("%s portal01 sshd[%d]: Failed password for invalid user %s from 198.51.100.23 port %d ssh2" % (ts(t), pid, user, 52000 + i))
     t += 30
+    for _ in range(3):
+        t += 5
+        lines.append("%s portal01 sudo: pam_unix(sudo:auth): authentication failure; logname=nguyenvan uid=1001 euid=0 tty=/dev/pts/0 ruser=nguyenvan rhost=  user=nguyenvan" % ts(t))
     lines.append("%s portal01 sudo:   nguyenvan : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/nguyenvan ; USER=root ; COMMAND=/bin/bash" % ts(t))
-    t += 5
-    lines.append("%s portal01 sudo: pam_unix(sudo:auth): authentication failure; logname=nguyenvan uid=1001 euid=0 tty=/dev/pts/0 ruser=nguyenvan rhost=  user=nguyenvan" % ts(t))
+    t += 10
+    lines.append("%s portal01 sudo:    khach : user NOT in sudoers ; TTY=pts/1 ; PWD=/home/khach ; USER=root ; COMMAND=/usr/bin/cat /etc/shadow" % ts(t))
     t += 5
     lines.append("%s portal01 useradd[3001]: new user: name=backdoor, UID=0, GID=0, home=/root, shell=/bin/bash" % ts(t))
     with open(os.path.join(OUT, "auth.log"), "w") as f:
@@ -154,12 +157,14 @@ def main():
     acc = []
     base = "23/Nov/2026:12:10:%02d +0000"
     acc.append('198.51.100.7 - - [%s] "GET /index.html HTTP/1.1" 200 512 "-" "Mozilla/5.0"' % (base % 0))
-    for i, path in enumerate(["/admin/", "/wp-login.php", "/.env", "/phpmyadmin/", "/backup.zip", "/.git/config",
+    probes = ["/admin/", "/wp-login.php", "/.env", "/phpmyadmin/", "/backup.zip", "/.git/config",
                               "/config.php.bak", "/server-status", "/cgi-bin/test.cgi", "/shell.php", "/db.sql",
                               "/administrator/", "/old/", "/test.php", "/info.php", "/upload/", "/.DS_Store",
-                              "/console", "/actuator/env", "/api/v1/debug", "/manager/html", "/solr/"]):
+                              "/console", "/actuator/env", "/api/v1/debug", "/manager/html", "/solr/"]
+    probes += [p + "backup/" for p in probes[:14]]  # 36 probes, all within 18 seconds
+    for i, path in enumerate(probes):
         acc.append('203.0.113.66 - - [%s] "GET %s HTTP/1.1" 404 196 "-" "Mozilla/5.0 (compatible; Nikto/2.5.0)"' % (base % (1 + i // 2), path))
-    acc.append('203.0.113.66 - - [%s] "GET /download.php?file=../../../../etc/passwd HTTP/1.1" 200 1024 "-" "curl/8.4.0"' % (base % 20))
+    acc.append('203.0.113.66 - - [%s] "GET /download.php?file=../../../../etc/passwd HTTP/1.1" 200 1024 "-" "curl/8.4.0"' % (base % 30))
     with open(os.path.join(OUT, "access.log"), "w") as f:
         f.write("\n".join(acc) + "\n")
     return 0

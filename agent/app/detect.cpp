@@ -93,8 +93,17 @@ CheckResult check_rules(const std::vector<std::string>& paths, const AgentConfig
       }
     }
     if (has_net) {
+      // A directory: every *.rules file below it (the engine itself reads one level).
+      std::vector<std::string> files{p};
+      if (dir) {
+        files.clear();
+        for (auto it = fs::recursive_directory_iterator(fp, ec); !ec && it != fs::recursive_directory_iterator();
+             it.increment(ec))
+          if (it->is_regular_file() && is_network_file(it->path())) files.push_back(it->path().string());
+        std::sort(files.begin(), files.end());
+      }
       detect::net::LoadReport rep;
-      auto rs = detect::net::load_rules({p}, network_load_options(c), rep);
+      auto rs = detect::net::load_rules(files, network_load_options(c), rep);
       text << rep.to_text();
       if (!rs) {
         text << p << ": " << rs.error().message << "\n";

@@ -93,7 +93,7 @@ TEST_CASE("malformed YAML is a file error with its line, never a crash", "[sigma
   rep = load_text("title: no detection\nlogsource:\n    product: linux\n");
   REQUIRE(rep.skipped == 1);
   REQUIRE(rep.entries[0].reason_kind == "rule:detection");
-  rep = load_text(std::string("title: bin\0\xff\xfe garbage", 22));
+  rep = load_text(std::string("title: bin\0\xff\xfe garbage", 21));
   REQUIRE(rep.loaded == 0);
 }
 
@@ -118,7 +118,7 @@ TEST_CASE("a YAML alias bomb is refused quickly with a clear error", "[sigma][lo
 TEST_CASE("inputs that make yaml-cpp loop forever are refused: control bytes, stray top-level commas",
           "[sigma][loader][bomb]") {
   for (std::string text : {std::string(","), std::string("\"a\",\n"), std::string("[a]\n,\n"),
-                           std::string("title: x\0\0\0\ndetection: k\n", 28)}) {
+                           std::string("title: x\0\0\0\ndetection: k\n", 25)}) {
     auto rep = load_text(text);
     REQUIRE(rep.loaded == 0);
     REQUIRE(rep.file_errors.size() == 1);
