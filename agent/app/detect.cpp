@@ -16,7 +16,11 @@ detect::net::LoadOptions network_load_options(const AgentConfig& c) {
   o.address_vars = c.address_vars;
   o.port_vars = c.port_vars;
   o.classification_file = c.classification_file;
-  if (!c.data_dir.empty()) o.cache_dir = (fs::path(c.data_dir) / "hs-cache").string();
+  // The compiled-database cache lives in the agent's data directory, when there is one
+  // (a replay on a workstation must not create /var/lib/halong-agent).
+  std::error_code ec;
+  if (!c.data_dir.empty() && fs::is_directory(c.data_dir, ec))
+    o.cache_dir = (fs::path(c.data_dir) / "hs-cache").string();
   if (!c.threshold_file.empty()) {
     std::ifstream in(c.threshold_file);
     std::stringstream ss;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "tests/integration/harness.hpp"
 
@@ -259,4 +260,51 @@ TEST_CASE("the agent refuses a wrong token and reports a collector that is not t
     REQUIRE_THAT(r.err, Catch::Contains("not reachable"));
     REQUIRE_THAT(r.err, Catch::Contains("retry"));
   }
+}
+
+TEST_CASE("a running agent tails a log, ships alerts as lines arrive, and resumes after a restart without repeats",
+          "[e2e][run]") {
+  TempDir tmp;
+  write_file(tmp / "kw.yml",
+             "title: canary seen\nid: 3c2b1a00-0000-4000-8000-0000000000aa\nlogsource:\n  product: linux\n"
+             "detection:\n  keywords: ['CANARY-7f3a']\n  condition: keywords\nlevel: high\n");
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  fs::create_directories(tmp / "agent");
+  write_file(tmp / "agent.yaml", agent_config(collector, tmp.path()) + "rules:\n  logs: [" + (tmp / "kw.yml").string() +
+                                     "]\nlogs:\n  - paths: [" + (tmp / "app.log").string() + "]\n    format: raw\n");
+  auto append = [&](int from, int to) {
+    std::ofstream out(tmp / "app.log", std::ios::app);
+    for (int i = from; i < to; ++i) out << "line " << i << (i % 10 == 0 ? " CANARY-7f3a" : "") << "\n";
+  };
+  auto wait_for_count = [&](size_t n) {
+    for (int i = 0; i < 300; ++i) {
+      if (collector.alerts().size() >= n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return collector.alerts().size();
+  };
+  append(0, 50);  // 5 canaries (lines 0, 10, 20, 30, 40)
+  Process agent;
+  agent.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent.out", tmp / "agent.err");
+  INFO("agent: " << read_file(tmp / "agent.err") << "\ncollector: " << collector.log());
+  REQUIRE(wait_for_count(5) == 5);
+  append(50, 100);  // 5 more while it runs
+  REQUIRE(wait_for_count(10) == 10);
+  agent.kill(SIGTERM);
+  REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
+
+  // Restart: the lines already read are not read again; new ones are.
+  append(100, 130);  // 3 more
+  Process agent2;
+  agent2.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent.out", tmp / "agent.err");
+  REQUIRE(wait_for_count(13) == 13);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto alerts = collector.alerts();
+  REQUIRE(alerts.size() == 13);
+  std::set<uint64_t> offsets;
+  for (const auto& a : alerts) offsets.insert(a.at("log").as_object().at("offset").to_number<uint64_t>());
+  REQUIRE(offsets.size() == 13);  // every canary line exactly once
+  agent2.kill(SIGTERM);
+  REQUIRE(agent2.wait(std::chrono::seconds(30)).value_or(-1) == 0);
 }
