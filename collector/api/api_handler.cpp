@@ -50,6 +50,8 @@ const std::vector<Route>& ApiHandler::routes() {
       {"GET", "/api/v1/stream", true},
       {"GET", "/api/v1/audit", true},
       {"GET", "/api/v1/audit/verify", true},
+      {"GET", "/api/v1/agents", true},
+      {"GET", "/api/v1/agents/{id}", true},
   };
   return r;
 }
@@ -573,6 +575,24 @@ struct ApiHandler::Impl {
     if (pat == "/api/v1/stream")
       return error_response(req, make_error(ErrorCode::invalid_argument, "/api/v1/stream is a WebSocket: send an Upgrade request"));
     if (pat == "/api/v1/audit/verify") return audit_verify(req, *p);
+    if (pat == "/api/v1/agents" || pat == "/api/v1/agents/{id}") {
+      if (!opt.agents) return error_response(req, make_error(ErrorCode::unavailable, "agent health is not configured"));
+      json::array visible;
+      for (auto& v : opt.agents()) {
+        if (!v.is_object()) continue;
+        const auto* ag = v.as_object().if_contains("agency");
+        std::string agency = ag && ag->is_string() ? std::string(ag->as_string()) : std::string();
+        if (!p->sees_agency(agency)) continue;
+        if (pat == "/api/v1/agents/{id}") {
+          const auto* id = v.as_object().if_contains("id");
+          if (id && id->is_string() && id->as_string() == param) return ok_json(req, v.as_object());
+          continue;
+        }
+        visible.push_back(std::move(v));
+      }
+      if (pat == "/api/v1/agents/{id}") return error_response(req, make_error(ErrorCode::not_found, "no agent " + param));
+      return ok_json(req, json::object{{"agents", std::move(visible)}});
+    }
     return error_response(req, make_error(ErrorCode::internal, "route without handler: " + pat));
   }
 };

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <functional>
+
+#include <boost/json.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +31,10 @@ struct ApiOptions {
   size_t bulk_max = 10000;          // most alerts one bulk update may change
   // Extra lines appended to /metrics (gateway counters...), called per scrape.
   std::function<std::string()> extra_metrics;
+  // The agents the collector knows, with their health (collector/app wires the gateway's
+  // registry and HealthTracker here): one JSON object per agent, each with at least "id"
+  // and "agency" (scoping). Empty function: /api/v1/agents answers 503.
+  std::function<boost::json::array()> agents;
   // Users, API tokens and sessions (login/logout/users/tokens routes); null = those routes
   // answer 503 unavailable. Must outlive the handler.
   UserDirectory* users = nullptr;

@@ -3,6 +3,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/json.hpp>
+#include <map>
 #include <mutex>
 #include <fstream>
 
@@ -117,6 +121,34 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
   aopt.users = impl->users.get();
   aopt.bus = &impl->bus;
   aopt.secure_cookies = c.api_tls;
+  // /api/v1/agents: enrolled agents from the registry, health from the heartbeats.
+  aopt.agents = [raw = impl.get()]() {
+    boost::json::array out;
+    if (!raw->registry || !raw->health) return out;
+    std::map<std::string, boost::json::object> by_id;
+    if (auto recs = raw->registry->agents()) {
+      for (const auto& r : *recs)
+        by_id[r.id] = boost::json::object{{"id", r.id},          {"agency", r.agency},   {"hostname", r.hostname},
+                                          {"enrolled", true},     {"revoked", r.revoked}, {"state", "offline"},
+                                          {"connected", false},   {"reasons", boost::json::array{"never connected"}}};
+    }
+    for (const auto& h : raw->health->all()) {
+      auto& o = by_id[h.agent_id];
+      if (o.empty()) o = boost::json::object{{"id", h.agent_id}, {"agency", ""}, {"enrolled", false}, {"revoked", false}};
+      o["state"] = std::string(to_string(h.state));
+      o["connected"] = h.connected;
+      boost::json::array reasons;
+      for (const auto& r : h.reasons) reasons.emplace_back(r);
+      o["reasons"] = std::move(reasons);
+      if (h.last_seen_us) o["last_seen"] = format_timestamp(h.last_seen_us);
+      o["ruleset_version"] = h.ruleset_version;
+      boost::system::error_code ec;
+      auto st = boost::json::parse(h.stats_json, ec);
+      o["stats"] = ec ? boost::json::value(boost::json::object{}) : st;
+    }
+    for (auto& [id, o] : by_id) out.emplace_back(std::move(o));
+    return out;
+  };
   impl->dir_auth = std::make_unique<api::DirectoryAuthenticator>(*impl->users, impl->auth);
   impl->handler = std::make_unique<api::ApiHandler>(*impl->publishing, *impl->dir_auth, impl->audit.get(), aopt);
 
@@ -169,6 +201,19 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
   api::ServerOptions sopt;
   sopt.address = api_addr->first;
   sopt.port = api_addr->second;
+  if (c.api_tls) {
+    // HTTPS with the collector's own certificate (the one agents trust); TLS 1.2 minimum.
+    auto ctx = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+    boost::system::error_code ec2;
+    ctx->set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
+                         boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
+                         boost::asio::ssl::context::no_tlsv1_1,
+                     ec2);
+    ctx->use_certificate_chain_file(cert->cert_file.string(), ec2);
+    if (!ec2) ctx->use_private_key_file(cert->key_file.string(), boost::asio::ssl::context::pem, ec2);
+    if (ec2) return make_error(ErrorCode::invalid_argument, "api.tls: cannot use " + cert->cert_file.string() + ": " + ec2.message());
+    sopt.tls = std::move(ctx);
+  }
   impl->http = std::make_unique<api::HttpServer>(*impl->handler, sopt);
   auto hs = impl->http->start();
   if (!hs) return make_error(hs.error().code, "API on " + c.api_listen + ": " + hs.error().message);
@@ -179,7 +224,7 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
   if (!w2) return w2.error();
 
   spdlog::info("agent gateway listening on {}:{} (TLS WebSocket /agent/v1)", gopt.address, impl->gateway->port());
-  spdlog::info("API listening on http://{}:{}/api/v1 (bearer token in {})", sopt.address, impl->http->port(),
+  spdlog::info("API listening on {}://{}:{}/api/v1 (bearer token in {})", c.api_tls ? "https" : "http", sopt.address, impl->http->port(),
                paths.api_token_file);
   spdlog::info("enrollment token in {}", paths.enroll_token_file);
   return std::unique_ptr<CollectorServer>(new CollectorServer(std::move(impl)));

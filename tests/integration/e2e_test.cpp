@@ -291,6 +291,18 @@ TEST_CASE("a running agent tails a log, ships alerts as lines arrive, and resume
   REQUIRE(wait_for_count(5) == 5);
   append(50, 100);  // 5 more while it runs
   REQUIRE(wait_for_count(10) == 10);
+  {
+    // The collector knows the agent and its health.
+    auto r = http_get(collector.api_port(), "/api/v1/agents/e2e-agent", collector.api_token());
+    REQUIRE(r.status == 200);
+    auto o = json::parse(r.body).as_object();
+    REQUIRE(jstr(o, "state") == "online");
+    REQUIRE(o.at("connected").as_bool());
+    auto all = http_get(collector.api_port(), "/api/v1/agents", collector.api_token());
+    REQUIRE(all.status == 200);
+    REQUIRE(json::parse(all.body).as_object().at("agents").as_array().size() == 1);
+    REQUIRE(http_get(collector.api_port(), "/api/v1/agents/nobody", collector.api_token()).status == 404);
+  }
   agent.kill(SIGTERM);
   REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
 
