@@ -98,7 +98,7 @@ AgentConfig parse(const YAML::Node& root, const std::string& name, const std::st
     return c;
   }
   config::check_known_keys(root, "",
-                           {"agent", "collector", "vars", "rules", "capture", "stream", "decoder", "logs", "spool"},
+                           {"agent", "collector", "vars", "rules", "capture", "stream", "decoder", "logs", "journald", "syslog", "spool"},
                            errs);
   if (auto a = root["agent"]) {
     config::check_known_keys(a, "agent", {"id", "hostname", "agency", "data_dir", "log_level"}, errs);
@@ -185,6 +185,38 @@ AgentConfig parse(const YAML::Node& root, const std::string& name, const std::st
         c.logs.push_back(std::move(li));
       }
     }
+  }
+  if (auto j = root["journald"]) {
+    if (!j.IsSequence()) {
+      errs.add(j, "journald", "must be a list of journal inputs");
+    } else {
+      size_t i = 0;
+      for (const auto& in : j) {
+        const std::string p = "journald[" + std::to_string(i++) + "]";
+        config::check_known_keys(in, p, {"matches", "directory", "format", "product", "service", "category", "from_start"}, errs);
+        JournalInput ji;
+        config::get_strings(in, "matches", p, ji.matches, errs);
+        config::get_string(in, "directory", p, ji.directory, errs);
+        config::get_string(in, "format", p, ji.format, errs);
+        config::get_string(in, "product", p, ji.product, errs);
+        config::get_string(in, "service", p, ji.service, errs);
+        config::get_string(in, "category", p, ji.category, errs);
+        config::get_bool(in, "from_start", p, ji.from_start, errs);
+        c.journald.push_back(std::move(ji));
+      }
+    }
+  }
+  if (auto sl = root["syslog"]) {
+    config::check_known_keys(sl, "syslog", {"enabled", "udp", "tcp", "format", "product", "service", "category"}, errs);
+    config::get_bool(sl, "enabled", "syslog", c.syslog.enabled, errs);
+    config::get_string(sl, "udp", "syslog", c.syslog.udp, errs);
+    config::get_string(sl, "tcp", "syslog", c.syslog.tcp, errs);
+    config::get_string(sl, "format", "syslog", c.syslog.format, errs);
+    config::get_string(sl, "product", "syslog", c.syslog.product, errs);
+    config::get_string(sl, "service", "syslog", c.syslog.service, errs);
+    config::get_string(sl, "category", "syslog", c.syslog.category, errs);
+    if (c.syslog.enabled && c.syslog.udp.empty() && c.syslog.tcp.empty())
+      errs.add(sl, "syslog", "enabled, but neither udp nor tcp gives an address to listen on");
   }
   if (auto s = root["spool"]) {
     config::check_known_keys(s, "spool", {"max_size", "when_full", "fsync"}, errs);

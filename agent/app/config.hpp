@@ -46,6 +46,26 @@ struct LogInput {
   bool from_start = true;
 };
 
+struct JournalInput {
+  std::vector<std::string> matches;  // "FIELD=value", OR'd; empty = every entry
+  std::string directory;             // empty = the local system journal
+  std::string format = "auth";
+  std::string product = "linux";
+  std::string service;
+  std::string category;
+  bool from_start = false;
+};
+
+struct SyslogListen {
+  bool enabled = false;              // off by default
+  std::string udp;                   // HOST:PORT
+  std::string tcp;                   // HOST:PORT
+  std::string format = "syslog";
+  std::string product = "linux";
+  std::string service;
+  std::string category;
+};
+
 struct SpoolConfig {
   uint64_t max_bytes = 256ull << 20;
   std::string when_full = "drop_oldest";  // drop_oldest | drop_newest
@@ -71,6 +91,8 @@ struct AgentConfig {
   StreamConfig stream;
   bool vxlan = true;
   std::vector<LogInput> logs;
+  std::vector<JournalInput> journald;
+  SyslogListen syslog;
   SpoolConfig spool;
 };
 

@@ -16,7 +16,10 @@
 #include "agent/capture/pcap_source.hpp"
 #include "agent/decode/decoder.hpp"
 #include "agent/flow/flow_table.hpp"
+#include "agent/logs/journald.hpp"
 #include "agent/logs/log_inputs.hpp"
+#include "agent/logs/parser.hpp"
+#include "agent/logs/syslog_listener.hpp"
 
 namespace halong::agent {
 
@@ -124,6 +127,76 @@ void log_loop(const AgentConfig& c, std::shared_ptr<const detect::sigma::Ruleset
   }
 }
 
+// Parses one text line with `parser` and runs the event (and any events it completed)
+// through the detector.
+void detect_line(logs::Parser& parser, std::string_view text, std::string_view path,
+                 const halong::logs::LogSource& src, std::optional<LogDetector>& det) {
+  halong::logs::LogEvent ev;
+  parser.parse(text, ev);
+  ev.path = path;
+  ev.source = &src;
+  if (det) det->on_event(ev);
+  halong::logs::LogEvent derived;
+  while (parser.next_derived(derived)) {
+    derived.path = path;
+    if (!derived.source) derived.source = &src;
+    if (det) det->on_event(derived);
+  }
+}
+
+void journal_loop(const AgentConfig& c, const JournalInput& in, size_t index,
+                  std::shared_ptr<const detect::sigma::Ruleset> rules, Uplink& up, AlertSink& sink, Counters& n,
+                  std::atomic<bool>& stop) {
+  logs::JournalConfig jc;
+  jc.name = "input" + std::to_string(index);
+  jc.directory = in.directory;
+  jc.matches = in.matches;
+  jc.format = in.format;
+  jc.source = halong::logs::LogSource{in.product, in.service, in.category};
+  jc.from_start = in.from_start;
+  auto jr = logs::JournalReader::open(jc, (std::filesystem::path(c.data_dir) / "logs").string());
+  if (!jr) {
+    spdlog::error("journald input {}: {}; this input stopped", index, jr.error().message);
+    return;
+  }
+  auto parser = logs::make_parser(in.format);
+  if (!parser) {
+    spdlog::error("journald input {}: {}", index, parser.error().message);
+    return;
+  }
+  std::optional<LogDetector> det;
+  if (rules) det.emplace(agent_ref(c), rules, sink);
+  const halong::logs::LogSource src = jc.source;
+  while (!stop.load(std::memory_order_relaxed)) {
+    size_t got = (*jr)->poll([&](const logs::JournalLine& line) {
+      n.lines.fetch_add(1, std::memory_order_relaxed);
+      detect_line(**parser, line.text, "journald", src, det);
+      (*jr)->commit(line.cursor);
+    });
+    auto s = (*jr)->sync(std::to_string(up.spool().last_seq()));
+    if (!s) spdlog::warn("journald input {}: cannot save the cursor: {}", index, s.error().message);
+    if (got == 0) (*jr)->wait(200);
+  }
+}
+
+void syslog_loop(const AgentConfig& c, logs::SyslogListener& listener, std::shared_ptr<const detect::sigma::Ruleset> rules,
+                 AlertSink& sink, Counters& n, std::atomic<bool>& stop) {
+  auto parser = logs::make_parser(c.syslog.format);
+  if (!parser) {
+    spdlog::error("syslog listener: {}", parser.error().message);
+    return;
+  }
+  std::optional<LogDetector> det;
+  if (rules) det.emplace(agent_ref(c), rules, sink);
+  const halong::logs::LogSource src{c.syslog.product, c.syslog.service, c.syslog.category};
+  while (!stop.load(std::memory_order_relaxed)) {
+    listener.poll(200, [&](const logs::SyslogMessage& m) {
+      n.lines.fetch_add(1, std::memory_order_relaxed);
+      detect_line(**parser, m.text, m.peer, src, det);
+    });
+  }
+}
+
 }  // namespace
 
 Status run_agent(const AgentConfig& c, std::atomic<bool>& stop) {
@@ -150,6 +223,16 @@ Status run_agent(const AgentConfig& c, std::atomic<bool>& stop) {
     auto s = net::LiveSource::open(lo);
     if (!s) return make_error(s.error().code, "capture.interfaces: " + s.error().message);
     sources.push_back(std::move(*s));
+  }
+  std::unique_ptr<logs::SyslogListener> listener;
+  if (c.syslog.enabled) {
+    logs::SyslogListenerConfig sc;
+    sc.enabled = true;
+    sc.udp = c.syslog.udp;
+    sc.tcp = c.syslog.tcp;
+    auto l = logs::SyslogListener::open(sc);
+    if (!l) return make_error(l.error().code, "syslog: " + l.error().message);
+    listener = std::move(*l);
   }
   const auto start_us = now_us();
   uplink.set_stats_provider([&] {
@@ -181,8 +264,11 @@ Status run_agent(const AgentConfig& c, std::atomic<bool>& stop) {
   for (auto& s : sources)
     threads.emplace_back([&, src = s.get()] { capture_loop(c, *src, rules->network, sink, n, stop); });
   if (!c.logs.empty()) threads.emplace_back([&] { log_loop(c, rules->logs, uplink, sink, n, stop); });
-  spdlog::info("agent {} running: {} interfaces, {} log inputs, collector {}", c.id, sources.size(), c.logs.size(),
-               c.collector.address);
+  for (size_t i = 0; i < c.journald.size(); ++i)
+    threads.emplace_back([&, i] { journal_loop(c, c.journald[i], i, rules->logs, uplink, sink, n, stop); });
+  if (listener) threads.emplace_back([&] { syslog_loop(c, *listener, rules->logs, sink, n, stop); });
+  spdlog::info("agent {} running: {} interfaces, {} log inputs, {} journald inputs, syslog listener {}, collector {}",
+               c.id, sources.size(), c.logs.size(), c.journald.size(), listener ? "on" : "off", c.collector.address);
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   for (auto& s : sources) s->break_loop();
   for (auto& t : threads) t.join();

@@ -7,6 +7,11 @@
 #include <set>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "tests/integration/harness.hpp"
 
 using namespace halong::testing;
@@ -319,4 +324,45 @@ TEST_CASE("a running agent tails a log, ships alerts as lines arrive, and resume
   REQUIRE(offsets.size() == 13);  // every canary line exactly once
   agent2.kill(SIGTERM);
   REQUIRE(agent2.wait(std::chrono::seconds(30)).value_or(-1) == 0);
+}
+
+TEST_CASE("a running agent with the syslog listener turns a UDP syslog message into an alert", "[e2e][run][syslog]") {
+  TempDir tmp;
+  write_file(tmp / "kw.yml",
+             "title: canary over syslog\nid: 3c2b1a00-0000-4000-8000-0000000000bb\nlogsource:\n  product: linux\n"
+             "detection:\n  keywords: ['CANARY-syslog-91']\n  condition: keywords\nlevel: high\n");
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  fs::create_directories(tmp / "agent");
+  // A free UDP port on loopback: bind port 0, read it, release it for the agent.
+  int probe = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
+  const uint16_t port = ntohs(addr.sin_port);
+  ::close(probe);
+  write_file(tmp / "agent.yaml", agent_config(collector, tmp.path()) + "rules:\n  logs: [" + (tmp / "kw.yml").string() +
+                                     "]\nsyslog:\n  enabled: true\n  udp: 127.0.0.1:" + std::to_string(port) + "\n");
+  Process agent;
+  agent.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent.out", tmp / "agent.err");
+  INFO("agent: " << read_file(tmp / "agent.err"));
+  int s = ::socket(AF_INET, SOCK_DGRAM, 0);
+  const std::string msg = "<13>Nov 23 12:00:00 router01 kernel: CANARY-syslog-91 link down";
+  size_t got = 0;
+  for (int i = 0; i < 200 && got == 0; ++i) {  // the listener may not be up yet: resend until stored
+    if (i % 20 == 0)
+      ::sendto(s, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    got = collector.alerts().size();
+  }
+  ::close(s);
+  REQUIRE(got >= 1);
+  auto a = collector.alerts().front();
+  REQUIRE(jstr(a.at("alert").as_object(), "signature") == "canary over syslog");
+  REQUIRE(jstr(a.at("log").as_object(), "line").find("CANARY-syslog-91") != std::string::npos);
+  agent.kill(SIGTERM);
+  REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
 }
