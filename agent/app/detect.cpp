@@ -11,6 +11,37 @@ namespace fs = std::filesystem;
 
 AgentRef agent_ref(const AgentConfig& c) { return AgentRef{c.id, c.hostname, c.agency}; }
 
+net::DecoderOptions decoder_options(const AgentConfig& c) {
+  net::DecoderOptions o;
+  o.vxlan = c.vxlan;
+  return o;
+}
+
+net::FlowSettings flow_settings(const AgentConfig& c) {
+  net::FlowSettings f;
+  f.midstream = c.stream.midstream;
+  f.max_flows = c.stream.max_flows;
+  f.stream.depth = c.stream.reassembly_depth;
+  return f;
+}
+
+bool detect_line(logs::Parser& parser, std::string_view text, std::string_view path, uint64_t offset,
+                 const halong::logs::LogSource& src, LogDetector* det) {
+  halong::logs::LogEvent ev;
+  const bool parsed = parser.parse(text, ev);
+  ev.path = path;
+  ev.offset = offset;
+  ev.source = &src;
+  if (det) det->on_event(ev);
+  halong::logs::LogEvent derived;
+  while (parser.next_derived(derived)) {
+    derived.path = path;
+    if (!derived.source) derived.source = &src;
+    if (det) det->on_event(derived);
+  }
+  return parsed;
+}
+
 detect::net::LoadOptions network_load_options(const AgentConfig& c) {
   detect::net::LoadOptions o;
   o.address_vars = c.address_vars;

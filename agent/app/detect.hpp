@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "agent/app/config.hpp"
+#include "agent/decode/decoder.hpp"
+#include "agent/flow/flow_table.hpp"
+#include "agent/logs/parser.hpp"
 #include "core/alert.hpp"
 #include "core/detect/net/engine.hpp"
 #include "core/detect/sigma/engine.hpp"
@@ -90,5 +93,15 @@ class LogDetector {
 };
 
 AgentRef agent_ref(const AgentConfig& c);
+
+// Decoder and flow-table settings from the config (replay and live capture share them).
+net::DecoderOptions decoder_options(const AgentConfig& c);
+net::FlowSettings flow_settings(const AgentConfig& c);
+
+// Parses one line with `parser` and runs its event, and the events it completed
+// (auditd joins), through `det` (when there is one). False when the parser did not
+// recognise the line (it is still inspected as raw text).
+bool detect_line(logs::Parser& parser, std::string_view text, std::string_view path, uint64_t offset,
+                 const halong::logs::LogSource& src, LogDetector* det);
 
 }  // namespace halong::agent

@@ -31,14 +31,8 @@ Status replay_pcap(const AgentConfig& c, const Rulesets& rules, const std::strin
                    ReplayStats& st) {
   auto src = net::PcapFileSource::open(path);
   if (!src) return src.error();
-  net::DecoderOptions dopt;
-  dopt.vxlan = c.vxlan;
-  net::Decoder decoder(dopt);
-  net::FlowSettings fset;
-  fset.midstream = c.stream.midstream;
-  fset.max_flows = c.stream.max_flows;
-  fset.stream.depth = c.stream.reassembly_depth;
-  net::FlowTable flows(fset);
+  net::Decoder decoder(decoder_options(c));
+  net::FlowTable flows(flow_settings(c));
   CountingSink counting(sink, st.network_alerts);
   std::optional<NetworkDetector> det;
   if (rules.network) det.emplace(agent_ref(c), rules.network, counting);
@@ -75,15 +69,7 @@ Status replay_log(const AgentConfig& c, const Rulesets& rules, const ReplayLog& 
   constexpr size_t kMaxLine = 64 * 1024;
   std::string line;
   uint64_t offset = 0;
-  halong::logs::LogEvent ev;
-  auto drain = [&] {
-    halong::logs::LogEvent derived;
-    while ((*parser)->next_derived(derived)) {
-      derived.path = lg.path;
-      if (!derived.source) derived.source = &lg.source;
-      if (det) det->on_event(derived);
-    }
-  };
+  LogDetector* d = det ? &*det : nullptr;
   while (std::getline(in, line)) {
     uint64_t line_offset = offset;
     offset += line.size() + 1;
@@ -93,16 +79,15 @@ Status replay_log(const AgentConfig& c, const Rulesets& rules, const ReplayLog& 
       line.resize(kMaxLine);
       ++st.lines_cut;
     }
-    ev = halong::logs::LogEvent{};
-    if (!(*parser)->parse(line, ev)) ++st.lines_unparsed;
-    ev.path = lg.path;
-    ev.offset = line_offset;
-    ev.source = &lg.source;
-    if (det) det->on_event(ev);
-    drain();
+    if (!detect_line(**parser, line, lg.path, line_offset, lg.source, d)) ++st.lines_unparsed;
   }
   (*parser)->flush();
-  drain();
+  halong::logs::LogEvent derived;
+  while ((*parser)->next_derived(derived)) {
+    derived.path = lg.path;
+    if (!derived.source) derived.source = &lg.source;
+    if (d) d->on_event(derived);
+  }
   if (in.bad()) return make_error(ErrorCode::io_error, lg.path + ": read error");
   return {};
 }

@@ -61,14 +61,8 @@ double cpu_seconds() {
 
 void capture_loop(const AgentConfig& c, net::LiveSource& src, std::shared_ptr<const detect::net::Ruleset> rules,
                   AlertSink& sink, Counters& n, std::atomic<bool>& stop) {
-  net::DecoderOptions dopt;
-  dopt.vxlan = c.vxlan;
-  net::Decoder decoder(dopt);
-  net::FlowSettings fset;
-  fset.midstream = c.stream.midstream;
-  fset.max_flows = c.stream.max_flows;
-  fset.stream.depth = c.stream.reassembly_depth;
-  net::FlowTable flows(fset);
+  net::Decoder decoder(decoder_options(c));
+  net::FlowTable flows(flow_settings(c));
   std::optional<NetworkDetector> det;
   if (rules) det.emplace(agent_ref(c), rules, sink);
   net::Frame frame;
@@ -127,23 +121,6 @@ void log_loop(const AgentConfig& c, std::shared_ptr<const detect::sigma::Ruleset
   }
 }
 
-// Parses one text line with `parser` and runs the event (and any events it completed)
-// through the detector.
-void detect_line(logs::Parser& parser, std::string_view text, std::string_view path,
-                 const halong::logs::LogSource& src, std::optional<LogDetector>& det) {
-  halong::logs::LogEvent ev;
-  parser.parse(text, ev);
-  ev.path = path;
-  ev.source = &src;
-  if (det) det->on_event(ev);
-  halong::logs::LogEvent derived;
-  while (parser.next_derived(derived)) {
-    derived.path = path;
-    if (!derived.source) derived.source = &src;
-    if (det) det->on_event(derived);
-  }
-}
-
 void journal_loop(const AgentConfig& c, const JournalInput& in, size_t index,
                   std::shared_ptr<const detect::sigma::Ruleset> rules, Uplink& up, AlertSink& sink, Counters& n,
                   std::atomic<bool>& stop) {
@@ -170,7 +147,7 @@ void journal_loop(const AgentConfig& c, const JournalInput& in, size_t index,
   while (!stop.load(std::memory_order_relaxed)) {
     size_t got = (*jr)->poll([&](const logs::JournalLine& line) {
       n.lines.fetch_add(1, std::memory_order_relaxed);
-      detect_line(**parser, line.text, "journald", src, det);
+      (void)detect_line(**parser, line.text, "journald", 0, src, det ? &*det : nullptr);
       (*jr)->commit(line.cursor);
     });
     auto s = (*jr)->sync(std::to_string(up.spool().last_seq()));
@@ -192,7 +169,7 @@ void syslog_loop(const AgentConfig& c, logs::SyslogListener& listener, std::shar
   while (!stop.load(std::memory_order_relaxed)) {
     listener.poll(200, [&](const logs::SyslogMessage& m) {
       n.lines.fetch_add(1, std::memory_order_relaxed);
-      detect_line(**parser, m.text, m.peer, src, det);
+      (void)detect_line(**parser, m.text, m.peer, 0, src, det ? &*det : nullptr);
     });
   }
 }
