@@ -22,6 +22,8 @@ for p in "$API_PORT" "$GW_PORT"; do
     exit 1
   fi
 done
+# Each demo starts from an empty ./var so that what it shows is what this run stored.
+rm -rf "$VAR/collector" "$VAR/agent" "$VAR/collector.log"
 mkdir -p "$VAR"
 
 echo "== 1. collector: data in $VAR/collector, API on 127.0.0.1:$API_PORT, agent gateway on 127.0.0.1:$GW_PORT"
