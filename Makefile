@@ -5,6 +5,7 @@
 #   make demo    collector on ./var + agent replaying the bundled pcap and log
 #   make bench   build and run the benchmarks (bench/)
 #   make fuzz    build the libFuzzer targets with clang (build-fuzz/)
+#   make package build the halong-agent and halong-collector .deb packages
 
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
@@ -15,7 +16,8 @@ CTEST_FLAGS ?=
 DEB_PACKAGES = build-essential cmake pkg-config ccache git \
   libpcap-dev libhyperscan-dev libboost1.81-all-dev libssl-dev librocksdb-dev \
   libspdlog-dev catch2 libyaml-cpp-dev libcli11-dev libpcre2-dev libargon2-dev \
-  libsystemd-dev libbenchmark-dev curl openssl iproute2 ripgrep python3
+  libsystemd-dev libbenchmark-dev curl openssl iproute2 ripgrep python3 \
+  systemd-journal-remote
 
 .PHONY: all deps build test demo bench fuzz package clean distclean
 
@@ -53,6 +55,7 @@ package: build
 	cd $(BUILD_DIR) && cpack -G DEB
 
 fuzz: deps
+	@command -v clang++ >/dev/null || (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q clang libclang-rt-14-dev)
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_DIR)-fuzz -DHALONG_FUZZ=ON -DHALONG_TESTS=OFF
 	cmake --build $(BUILD_DIR)-fuzz -j $(JOBS)
 

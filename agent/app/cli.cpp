@@ -150,9 +150,8 @@ int run_cli(int argc, char** argv) {
   }
 
   if (rcheck->parsed()) {
-    auto r = check_rules(check_paths, *cfg);
+    auto r = check_rules(check_paths, *cfg, check_verbose);
     std::fputs(r.text.c_str(), stdout);
-    (void)check_verbose;
     return r.errors ? 1 : 0;
   }
 

@@ -99,7 +99,7 @@ Result<Rulesets> load_rulesets(const AgentConfig& c) {
   return out;
 }
 
-CheckResult check_rules(const std::vector<std::string>& paths, const AgentConfig& c) {
+CheckResult check_rules(const std::vector<std::string>& paths, const AgentConfig& c, bool verbose) {
   CheckResult r;
   std::ostringstream text;
   for (const auto& p : paths) {
@@ -139,7 +139,7 @@ CheckResult check_rules(const std::vector<std::string>& paths, const AgentConfig
       }
       detect::net::LoadReport rep;
       auto rs = detect::net::load_rules(files, network_load_options(c), rep);
-      text << rep.to_text();
+      text << (verbose ? rep.to_text_verbose() : rep.to_text());
       if (!rs) {
         text << p << ": " << rs.error().message << "\n";
         ++r.errors;

@@ -58,7 +58,7 @@ struct CheckResult {
   std::string text;
   size_t loaded = 0, skipped = 0, errors = 0;
 };
-CheckResult check_rules(const std::vector<std::string>& paths, const AgentConfig& c);
+CheckResult check_rules(const std::vector<std::string>& paths, const AgentConfig& c, bool verbose = false);
 
 // Alert building: what the analyst sees of a packet or a log line.
 Alert make_network_alert(const AgentRef& agent, const detect::net::Match& m, const halong::net::Packet& p);
