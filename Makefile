@@ -57,7 +57,7 @@ package: build
 fuzz: deps
 	@command -v clang++ >/dev/null || (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q clang libclang-rt-14-dev)
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_DIR)-fuzz -DHALONG_FUZZ=ON -DHALONG_TESTS=OFF
-	cmake --build $(BUILD_DIR)-fuzz -j $(JOBS)
+	cmake --build $(BUILD_DIR)-fuzz -j $(JOBS) --target fuzzers
 
 clean:
 	rm -rf $(BUILD_DIR)
