@@ -150,8 +150,9 @@ AgentConfig parse(const YAML::Node& root, const std::string& name, const std::st
     config::get_bool(n, "promisc", "capture", c.capture.promisc, errs);
   }
   if (auto n = root["stream"]) {
-    config::check_known_keys(n, "stream", {"midstream", "reassembly", "max_flows"}, errs);
+    config::check_known_keys(n, "stream", {"midstream", "async-oneside", "reassembly", "max_flows"}, errs);
     config::get_bool(n, "midstream", "stream", c.stream.midstream, errs);
+    config::get_bool(n, "async-oneside", "stream", c.stream.async_oneside, errs);
     config::get_uint(n, "max_flows", "stream", c.stream.max_flows, errs, 1, 100'000'000);
     if (auto ra = n["reassembly"]) {
       config::check_known_keys(ra, "stream.reassembly", {"depth"}, errs);

@@ -33,6 +33,7 @@ struct CaptureConfig {
 
 struct StreamConfig {
   bool midstream = false;
+  bool async_oneside = false;       // Suricata stream.async-oneside
   uint64_t reassembly_depth = 1ull << 20;
   uint64_t max_flows = 100'000;
 };

@@ -20,6 +20,7 @@ net::DecoderOptions decoder_options(const AgentConfig& c) {
 net::FlowSettings flow_settings(const AgentConfig& c) {
   net::FlowSettings f;
   f.midstream = c.stream.midstream;
+  f.async_oneside = c.stream.async_oneside;
   f.max_flows = c.stream.max_flows;
   f.stream.depth = c.stream.reassembly_depth;
   return f;
