@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
+
+#include <yaml-cpp/eventhandler.h>
+#include <sstream>
 
 namespace halong::config {
 
@@ -22,18 +26,61 @@ std::string Errors::joined() const {
   return s;
 }
 
-Result<YAML::Node> load_file(const std::string& path) {
+namespace {
+
+// Counts documents without building nodes (see check_yaml_text).
+class CountingHandler final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// yaml-cpp 0.7 loops forever on a NUL byte and on a ',' at document level (an endless
+// series of empty documents): refuse control bytes, and count documents with a cap
+// before building any node. A configuration file is one document.
+Status check_yaml_text(const std::string& text, const std::string& name) {
+  int line = 1;
+  for (unsigned char c : text) {
+    if (c == '\n') ++line;
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+      return make_error(ErrorCode::parse_error, name + ":" + std::to_string(line) + ": control byte (not YAML text)");
+  }
   try {
-    return YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return make_error(ErrorCode::io_error, path + ": cannot open file");
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    CountingHandler counter;
+    size_t docs = 0;
+    while (parser.HandleNextDocument(counter))
+      if (++docs > 1)
+        return make_error(ErrorCode::parse_error,
+                          name + ": more than one YAML document (a '---' or a stray ',' at the top level)");
   } catch (const YAML::Exception& e) {
-    return make_error(ErrorCode::parse_error, path + ":" + std::to_string(e.mark.line + 1) + ":" +
+    return make_error(ErrorCode::parse_error, name + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
+  return {};
+}
+
+}  // namespace
+
+Result<YAML::Node> load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::io_error, path + ": cannot open file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_string(ss.str(), path);
 }
 
 Result<YAML::Node> load_string(const std::string& text, const std::string& name) {
+  auto ok = check_yaml_text(text, name);
+  if (!ok) return ok.error();
   try {
     return YAML::Load(text);
   } catch (const YAML::Exception& e) {

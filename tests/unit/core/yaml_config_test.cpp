@@ -46,3 +46,16 @@ TEST_CASE("durations and sizes parse with units", "[core][config]") {
   REQUIRE(*config::parse_size("100MB") == 100'000'000ull);
   REQUIRE_FALSE(config::parse_size("1TB").ok());
 }
+
+TEST_CASE("a NUL byte or a stray comma is refused, not looped on", "[core][config]") {
+  auto nul = config::load_string(std::string("a: 1\nb: \0\n", 10), "nul.yaml");
+  REQUIRE_FALSE(nul.ok());
+  REQUIRE_THAT(nul.error().message, Catch::Contains("nul.yaml:2"));
+  auto comma = config::load_string(",", "comma.yaml");
+  REQUIRE_FALSE(comma.ok());
+  REQUIRE_THAT(comma.error().message, Catch::StartsWith("comma.yaml"));
+  auto two = config::load_string("a: 1\n---\nb: 2\n", "two.yaml");
+  REQUIRE_FALSE(two.ok());
+  REQUIRE(config::load_string("a: 1\n", "one.yaml").ok());
+  REQUIRE(config::load_string("", "empty.yaml").ok());
+}
