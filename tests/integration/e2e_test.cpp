@@ -366,3 +366,50 @@ TEST_CASE("a running agent with the syslog listener turns a UDP syslog message i
   agent.kill(SIGTERM);
   REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
 }
+
+TEST_CASE("a sysadmin enrolls an agent with a one-time token; identity comes from the certificate; revoke stops it",
+          "[e2e][enroll]") {
+  TempDir tmp;
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  const std::string data = "--set=data_dir=" + (tmp / "collector").string();
+  auto tok = run({collector_binary(), "token", "create", data, "--agency", "ubnd-huyen-a"}, tmp.path());
+  REQUIRE(tok.code == 0);
+  std::string token = tok.out.substr(0, tok.out.find('\n'));
+  REQUIRE(token.rfind("hlt1.", 0) == 0);
+
+  fs::create_directories(tmp / "agent");
+  write_file(tmp / "agent.yaml", "agent:\n  id: claims-to-be-someone\n  agency: wrong-agency\n  hostname: pc01\n  data_dir: " +
+                                     (tmp / "agent").string() + "\ncollector:\n  address: 127.0.0.1:" +
+                                     std::to_string(collector.gateway_port()) + "\n");
+  const std::string gw = "127.0.0.1:" + std::to_string(collector.gateway_port());
+  auto en = run({agent_binary(), "enroll", "--config", (tmp / "agent.yaml").string(), "--collector", gw, "--token", token},
+                tmp.path());
+  INFO("enroll: " << en.out << en.err << "\ncollector: " << collector.log());
+  REQUIRE(en.code == 0);
+  // The same one-time token cannot enroll a second time.
+  auto again = run({agent_binary(), "enroll", "--config", (tmp / "agent.yaml").string(), "--collector", gw, "--token", token},
+                   tmp.path());
+  REQUIRE(again.code == 1);
+  REQUIRE_THAT(again.err, Catch::Contains("already used"));
+
+  const std::vector<std::string> send{agent_binary(), "replay", "--config", (tmp / "agent.yaml").string(), "--pcap",
+                                      (source_dir() / "demo" / "sample.pcap").string(), "--rules",
+                                      (source_dir() / "rules" / "network").string(), "--send", "--send-timeout", "5s"};
+  auto r = run(send, tmp.path());
+  INFO("replay: " << r.err);
+  REQUIRE(r.code == 0);
+  auto alerts = collector.alerts();
+  REQUIRE_FALSE(alerts.empty());
+  const auto& ag = alerts.front().at("agent").as_object();
+  const std::string id = jstr(ag, "id");
+  REQUIRE(id.rfind("ag-", 0) == 0);                    // from the certificate, not the config's claim
+  REQUIRE(jstr(ag, "agency") == "ubnd-huyen-a");       // the token's agency, not the config's
+
+  auto rv = run({collector_binary(), "agent", "revoke", data, id}, tmp.path());
+  REQUIRE(rv.code == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the collector polls its registry each second
+  auto after = run(send, tmp.path());
+  REQUIRE(after.code != 0);
+  REQUIRE(collector.alerts().size() == alerts.size());  // nothing more stored
+}
