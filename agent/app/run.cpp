@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "agent/logs/log_inputs.hpp"
 #include "agent/logs/parser.hpp"
 #include "agent/logs/syslog_listener.hpp"
+#include "core/wire.hpp"
 
 namespace halong::agent {
 
@@ -35,6 +38,62 @@ class UplinkSink final : public AlertSink {
  private:
   Uplink& up_;
 };
+
+// The rulesets every detection thread runs. A push from the collector builds the new
+// ones aside and swaps them here; each thread notices the generation change at its next
+// packet or line and rebuilds its detector (no packet or line is dropped).
+class LiveRules {
+ public:
+  explicit LiveRules(std::shared_ptr<const Rulesets> r) : cur_(std::move(r)) {}
+  std::shared_ptr<const Rulesets> get() const {
+    std::lock_guard lk(mu_);
+    return cur_;
+  }
+  void set(std::shared_ptr<const Rulesets> r) {
+    std::lock_guard lk(mu_);
+    cur_ = std::move(r);
+    gen_.fetch_add(1, std::memory_order_release);
+  }
+  uint64_t generation() const { return gen_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const Rulesets> cur_;
+  std::atomic<uint64_t> gen_{0};
+};
+
+// A detector that follows LiveRules: call refresh() before each packet or event.
+template <class Detector, class Pick>
+class FollowingDetector {
+ public:
+  FollowingDetector(const AgentConfig& c, LiveRules& live, AlertSink& sink, Pick pick)
+      : c_(c), live_(live), sink_(sink), pick_(pick) {
+    rebuild();
+  }
+  Detector* get() {
+    if (live_.generation() != gen_) rebuild();
+    return det_ ? &*det_ : nullptr;
+  }
+
+ private:
+  void rebuild() {
+    gen_ = live_.generation();
+    auto rs = live_.get();
+    det_.reset();
+    if (rs && pick_(*rs)) det_.emplace(agent_ref(c_), pick_(*rs), sink_);
+  }
+  const AgentConfig& c_;
+  LiveRules& live_;
+  AlertSink& sink_;
+  Pick pick_;
+  uint64_t gen_ = 0;
+  std::optional<Detector> det_;
+};
+
+auto pick_net = [](const Rulesets& r) { return r.network; };
+auto pick_logs = [](const Rulesets& r) { return r.logs; };
+using NetFollower = FollowingDetector<NetworkDetector, decltype(pick_net)>;
+using LogFollower = FollowingDetector<LogDetector, decltype(pick_logs)>;
 
 struct Counters {
   std::atomic<uint64_t> packets{0}, decode_errors{0}, kernel_dropped{0}, if_dropped{0}, lines{0};
@@ -59,12 +118,11 @@ double cpu_seconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-void capture_loop(const AgentConfig& c, net::LiveSource& src, std::shared_ptr<const detect::net::Ruleset> rules,
-                  AlertSink& sink, Counters& n, std::atomic<bool>& stop) {
+void capture_loop(const AgentConfig& c, net::LiveSource& src, LiveRules& live, AlertSink& sink, Counters& n,
+                  std::atomic<bool>& stop) {
   net::Decoder decoder(decoder_options(c));
   net::FlowTable flows(flow_settings(c));
-  std::optional<NetworkDetector> det;
-  if (rules) det.emplace(agent_ref(c), rules, sink);
+  NetFollower det(c, live, sink, pick_net);
   net::Frame frame;
   net::Decoded decoded;
   uint64_t cnt = 0;
@@ -84,12 +142,12 @@ void capture_loop(const AgentConfig& c, net::LiveSource& src, std::shared_ptr<co
     for (auto& p : decoded) {
       n.packets.fetch_add(1, std::memory_order_relaxed);
       flows.process(p);
-      if (det) det->on_packet(p);
+      if (auto* d = det.get()) d->on_packet(p);
     }
   }
 }
 
-void log_loop(const AgentConfig& c, std::shared_ptr<const detect::sigma::Ruleset> rules, Uplink& up, AlertSink& sink,
+void log_loop(const AgentConfig& c, LiveRules& live, Uplink& up, AlertSink& sink,
               Counters& n, std::atomic<bool>& stop) {
   std::vector<logs::LogInputConfig> inputs;
   for (const auto& in : c.logs) {
@@ -107,12 +165,11 @@ void log_loop(const AgentConfig& c, std::shared_ptr<const detect::sigma::Ruleset
     spdlog::error("log inputs: {}; log reading stopped", li.error().message);
     return;
   }
-  std::optional<LogDetector> det;
-  if (rules) det.emplace(agent_ref(c), rules, sink);
+  LogFollower det(c, live, sink, pick_logs);
   while (!stop.load(std::memory_order_relaxed)) {
     size_t got = (*li)->poll([&](const halong::logs::LogEvent& ev) {
       n.lines.fetch_add(1, std::memory_order_relaxed);
-      if (det) det->on_event(ev);
+      if (auto* d = det.get()) d->on_event(ev);
     });
     // The alerts of every line handled so far are in the spool: now the offsets may move.
     auto s = (*li)->sync(std::to_string(up.spool().last_seq()));
@@ -122,7 +179,7 @@ void log_loop(const AgentConfig& c, std::shared_ptr<const detect::sigma::Ruleset
 }
 
 void journal_loop(const AgentConfig& c, const JournalInput& in, size_t index,
-                  std::shared_ptr<const detect::sigma::Ruleset> rules, Uplink& up, AlertSink& sink, Counters& n,
+                  LiveRules& live, Uplink& up, AlertSink& sink, Counters& n,
                   std::atomic<bool>& stop) {
   logs::JournalConfig jc;
   jc.name = "input" + std::to_string(index);
@@ -141,13 +198,12 @@ void journal_loop(const AgentConfig& c, const JournalInput& in, size_t index,
     spdlog::error("journald input {}: {}", index, parser.error().message);
     return;
   }
-  std::optional<LogDetector> det;
-  if (rules) det.emplace(agent_ref(c), rules, sink);
+  LogFollower det(c, live, sink, pick_logs);
   const halong::logs::LogSource src = jc.source;
   while (!stop.load(std::memory_order_relaxed)) {
     size_t got = (*jr)->poll([&](const logs::JournalLine& line) {
       n.lines.fetch_add(1, std::memory_order_relaxed);
-      (void)detect_line(**parser, line.text, "journald", 0, src, det ? &*det : nullptr);
+      (void)detect_line(**parser, line.text, "journald", 0, src, det.get());
       (*jr)->commit(line.cursor);
     });
     auto s = (*jr)->sync(std::to_string(up.spool().last_seq()));
@@ -156,31 +212,60 @@ void journal_loop(const AgentConfig& c, const JournalInput& in, size_t index,
   }
 }
 
-void syslog_loop(const AgentConfig& c, logs::SyslogListener& listener, std::shared_ptr<const detect::sigma::Ruleset> rules,
-                 AlertSink& sink, Counters& n, std::atomic<bool>& stop) {
+void syslog_loop(const AgentConfig& c, logs::SyslogListener& listener, LiveRules& live, AlertSink& sink, Counters& n,
+                 std::atomic<bool>& stop) {
   auto parser = logs::make_parser(c.syslog.format);
   if (!parser) {
     spdlog::error("syslog listener: {}", parser.error().message);
     return;
   }
-  std::optional<LogDetector> det;
-  if (rules) det.emplace(agent_ref(c), rules, sink);
+  LogFollower det(c, live, sink, pick_logs);
   const halong::logs::LogSource src{c.syslog.product, c.syslog.service, c.syslog.category};
   while (!stop.load(std::memory_order_relaxed)) {
     listener.poll(200, [&](const logs::SyslogMessage& m) {
       n.lines.fetch_add(1, std::memory_order_relaxed);
-      (void)detect_line(**parser, m.text, m.peer, 0, src, det ? &*det : nullptr);
+      (void)detect_line(**parser, m.text, m.peer, 0, src, det.get());
     });
   }
+}
+
+// The config with its rules replaced by the files of a pushed ruleset directory.
+AgentConfig with_ruleset_dir(const AgentConfig& c, const std::filesystem::path& dir) {
+  AgentConfig rc = c;
+  rc.network_rules.clear();
+  rc.log_rules.clear();
+  bool net = false, sigma = false;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    auto ext = it->path().extension().string();
+    net |= ext == ".rules";
+    sigma |= ext == ".yml" || ext == ".yaml";
+  }
+  if (net) rc.network_rules.push_back(dir.string());
+  if (sigma) rc.log_rules.push_back(dir.string());
+  return rc;
 }
 
 }  // namespace
 
 Status run_agent(const AgentConfig& c, std::atomic<bool>& stop) {
-  auto rules = load_rulesets(c);
-  if (!rules) return rules.error();
-  spdlog::info("rules: {} loaded, {} skipped, {} errors (details: halong-agent rules check)", rules->loaded,
-               rules->skipped, rules->errors);
+  // A ruleset pushed by the collector (kept in data_dir/rulesets) replaces the config's rules.
+  const auto pushed_dir = std::filesystem::path(c.data_dir) / "rulesets";
+  std::string running_version;
+  AgentConfig rc = c;
+  {
+    std::ifstream cur(pushed_dir / "current");
+    if (cur && std::getline(cur, running_version) && !running_version.empty()) {
+      rc = with_ruleset_dir(c, pushed_dir / running_version);
+      spdlog::info("running ruleset {} pushed by the collector", running_version);
+    }
+  }
+  auto loaded = load_rulesets(rc);
+  if (!loaded) return loaded.error();
+  spdlog::info("rules: {} loaded, {} skipped, {} errors (details: halong-agent rules check)", loaded->loaded,
+               loaded->skipped, loaded->errors);
+  LiveRules live(std::make_shared<const Rulesets>(std::move(*loaded)));
   auto uopt = uplink_options(c);
   if (!uopt) return uopt.error();
   auto up = Uplink::create(*uopt);
@@ -222,8 +307,8 @@ Status run_agent(const AgentConfig& c, std::atomic<bool>& stop) {
     auto us = uplink.status();
     boost::json::object o{{"version", "0.1.0"},
                           {"uptime_s", (now_us() - start_us) / 1'000'000},
-                          {"rules_loaded", rules->loaded},
-                          {"rules_failed", rules->errors},
+                          {"rules_loaded", live.get()->loaded},
+                          {"rules_failed", live.get()->errors},
                           {"packets", n.packets.load()},
                           {"packets_dropped", kdrop + ifdrop},
                           {"lines", n.lines.load()},
@@ -234,16 +319,48 @@ Status run_agent(const AgentConfig& c, std::atomic<bool>& stop) {
                           {"rss_bytes", rss_bytes()}};
     return boost::json::serialize(o);
   });
+  // Rules from the centre: compile aside, swap in, report what runs (or why not).
+  uplink.set_ruleset_handler([&](const wire::RulesetPush& push) {
+    auto fail = [&](const std::string& why) {
+      spdlog::warn("ruleset {} refused, keeping the running rules: {}", push.version, why);
+      uplink.report_ruleset(wire::RulesetStatus{push.version, false, why});
+    };
+    if (push.version.empty() || push.version.find_first_of("/\\") != std::string::npos || push.version[0] == '.')
+      return fail("bad version name");
+    auto dir = pushed_dir / push.version;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return fail(dir.string() + ": " + ec.message());
+    for (const auto& [name, content] : push.files) {
+      if (name.empty() || name.find_first_of("/\\") != std::string::npos || name[0] == '.')
+        return fail("bad file name '" + name + "'");
+      std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+      out << content;
+      if (!out) return fail((dir / name).string() + ": cannot write");
+    }
+    auto next = load_rulesets(with_ruleset_dir(c, dir));
+    if (!next) return fail(next.error().message);
+    if (next->errors) return fail(std::to_string(next->errors) + " rules do not parse");
+    live.set(std::make_shared<const Rulesets>(std::move(*next)));
+    {
+      std::ofstream cur(pushed_dir / "current.tmp", std::ios::trunc);
+      cur << push.version << "\n";
+    }
+    std::filesystem::rename(pushed_dir / "current.tmp", pushed_dir / "current", ec);
+    spdlog::info("ruleset {} now running", push.version);
+    uplink.report_ruleset(wire::RulesetStatus{push.version, true, ""});
+  });
+  if (!running_version.empty()) uplink.report_ruleset(wire::RulesetStatus{running_version, true, ""});
   auto st = uplink.start();
   if (!st) return st.error();
 
   std::vector<std::thread> threads;
   for (auto& s : sources)
-    threads.emplace_back([&, src = s.get()] { capture_loop(c, *src, rules->network, sink, n, stop); });
-  if (!c.logs.empty()) threads.emplace_back([&] { log_loop(c, rules->logs, uplink, sink, n, stop); });
+    threads.emplace_back([&, src = s.get()] { capture_loop(c, *src, live, sink, n, stop); });
+  if (!c.logs.empty()) threads.emplace_back([&] { log_loop(c, live, uplink, sink, n, stop); });
   for (size_t i = 0; i < c.journald.size(); ++i)
-    threads.emplace_back([&, i] { journal_loop(c, c.journald[i], i, rules->logs, uplink, sink, n, stop); });
-  if (listener) threads.emplace_back([&] { syslog_loop(c, *listener, rules->logs, sink, n, stop); });
+    threads.emplace_back([&, i] { journal_loop(c, c.journald[i], i, live, uplink, sink, n, stop); });
+  if (listener) threads.emplace_back([&] { syslog_loop(c, *listener, live, sink, n, stop); });
   spdlog::info("agent {} running: {} interfaces, {} log inputs, {} journald inputs, syslog listener {}, collector {}",
                c.id, sources.size(), c.logs.size(), c.journald.size(), listener ? "on" : "off", c.collector.address);
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));

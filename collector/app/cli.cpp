@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "collector/app/config.hpp"
+#include "collector/app/rulesets.hpp"
 #include "collector/app/server.hpp"
 #include "collector/api/users.hpp"
 #include "collector/store/audit_log.hpp"
@@ -97,6 +98,14 @@ int run_cli(int argc, char** argv) {
   std::string agent_id;
   arevoke->add_option("id", agent_id, "agent id (from agent list)")->required();
 
+  // ---- rules ----
+  auto* rl = app.add_subcommand("rules", "rulesets pushed to every agent");
+  rl->require_subcommand(1);
+  auto* rpush = rl->add_subcommand("push", "validate a ruleset (Suricata *.rules and Sigma *.yml), store it versioned, push it to the agents");
+  add_common(rpush);
+  std::vector<std::string> push_paths;
+  rpush->add_option("paths", push_paths, "rule files or directories")->required();
+
   // ---- audit ----
   auto* au = app.add_subcommand("audit", "the hash-chained audit trail");
   au->require_subcommand(1);
@@ -123,6 +132,21 @@ int run_cli(int argc, char** argv) {
     return 0;
   }
   if (sv->parsed()) return serve(*cfg);
+  if (rpush->parsed()) {
+    auto files = read_rule_files(push_paths);
+    if (!files) return fail(files.error().message, 2);
+    auto rep = validate_ruleset(*files);
+    std::fputs(rep.text.c_str(), stdout);
+    if (rep.errors) {
+      std::printf("ruleset refused: %zu errors (nothing stored; agents keep their rules)\n", rep.errors);
+      return 1;
+    }
+    auto v = store_ruleset(cfg->data_dir, *files);
+    if (!v) return fail(v.error().message);
+    std::printf("ruleset %s stored (%zu rules loaded, %zu skipped); the running collector pushes it to every agent\n",
+                v->c_str(), rep.loaded, rep.skipped);
+    return 0;
+  }
   if (averify->parsed()) {
     auto v = verify_audit_log((std::filesystem::path(cfg->data_dir) / "store").string());
     if (!v) return fail(v.error().message);

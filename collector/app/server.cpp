@@ -6,7 +6,9 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/json.hpp>
+#include <atomic>
 #include <map>
+#include <thread>
 #include <mutex>
 #include <fstream>
 
@@ -16,6 +18,7 @@
 #include "collector/api/auth.hpp"
 #include "collector/api/http_server.hpp"
 #include "collector/api/token.hpp"
+#include "collector/app/rulesets.hpp"
 #include "collector/app/secrets.hpp"
 #include "collector/gateway/certs.hpp"
 #include "collector/gateway/gateway.hpp"
@@ -48,6 +51,9 @@ struct CollectorServer::Impl {
   std::unique_ptr<HealthTracker> health;
   std::unique_ptr<Gateway> gateway;
   std::mutex offline_mu;
+  std::thread ruleset_watch;
+  std::atomic<bool> stopping{false};
+  std::string ruleset_version;
 };
 
 namespace {
@@ -218,6 +224,27 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
   auto hs = impl->http->start();
   if (!hs) return make_error(hs.error().code, "API on " + c.api_listen + ": " + hs.error().message);
 
+  // Rules from the centre: the current stored ruleset goes to every agent; a new one
+  // (`halong-collector rules push`, another process) is noticed within a second.
+  auto push_current = [](Impl& im) {
+    auto cur = current_ruleset(im.cfg.data_dir);
+    if (!cur) {
+      spdlog::warn("rulesets: {}", cur.error().message);
+      return;
+    }
+    if (!*cur || (*cur)->version == im.ruleset_version) return;
+    im.ruleset_version = (*cur)->version;
+    size_t n = im.gateway->push_ruleset(std::move(**cur));
+    spdlog::info("ruleset {} is current; sent to {} connected agents", im.ruleset_version, n);
+  };
+  push_current(*impl);
+  impl->ruleset_watch = std::thread([raw2 = impl.get(), push_current] {
+    while (!raw2->stopping.load()) {
+      for (int i = 0; i < 10 && !raw2->stopping.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!raw2->stopping.load()) push_current(*raw2);
+    }
+  });
+
   auto w1 = write_addr_file(fs::path(c.data_dir) / "gateway.addr", gopt.address, impl->gateway->port());
   if (!w1) return w1.error();
   auto w2 = write_addr_file(fs::path(c.data_dir) / "api.addr", sopt.address, impl->http->port());
@@ -236,6 +263,8 @@ CollectorServer::~CollectorServer() { stop(); }
 void CollectorServer::stop() {
   if (!impl_) return;
   if (impl_->retention) impl_->retention->stop();
+  impl_->stopping.store(true);
+  if (impl_->ruleset_watch.joinable()) impl_->ruleset_watch.join();
   if (impl_->http) impl_->http->stop();
   if (impl_->gateway) impl_->gateway->stop();
 }

@@ -413,3 +413,50 @@ TEST_CASE("a sysadmin enrolls an agent with a one-time token; identity comes fro
   REQUIRE(after.code != 0);
   REQUIRE(collector.alerts().size() == alerts.size());  // nothing more stored
 }
+
+TEST_CASE("a ruleset pushed from the collector reaches a running agent; a broken one is refused whole",
+          "[e2e][rules]") {
+  TempDir tmp;
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  const std::string data = "--set=data_dir=" + (tmp / "collector").string();
+  fs::create_directories(tmp / "agent");
+  fs::create_directories(tmp / "push");
+  write_file(tmp / "agent.yaml", agent_config(collector, tmp.path()) + "logs:\n  - paths: [" +
+                                     (tmp / "app.log").string() + "]\n    format: raw\n");
+  write_file(tmp / "app.log", "");
+  Process agent;
+  agent.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent.out", tmp / "agent.err");
+  INFO("agent: " << read_file(tmp / "agent.err") << "\ncollector: " << collector.log());
+
+  // A broken ruleset: refused whole, with file:line, nothing stored.
+  fs::create_directories(tmp / "bad");
+  write_file(tmp / "bad" / "x.rules", "alert tcp any any -> any any (msg:\"ok\"; content:\"a\"; sid:1;)\n"
+                                      "alert tcp any any -> any any (msg:\"bad\"; content:\"|zz|\"; sid:2;)\n");
+  auto bad = run({collector_binary(), "rules", "push", data, (tmp / "bad").string()}, tmp.path());
+  REQUIRE(bad.code == 1);
+  REQUIRE_THAT(bad.out, Catch::Contains("x.rules:2"));
+  REQUIRE_THAT(bad.out, Catch::Contains("refused"));
+  REQUIRE_FALSE(fs::exists(tmp / "collector" / "rulesets" / "current"));
+
+  // A good one: stored, pushed, and the agent alerts on it without a restart.
+  write_file(tmp / "push" / "canary.yml",
+             "title: pushed canary\nid: 3c2b1a00-0000-4000-8000-0000000000cc\nlogsource:\n  product: linux\n"
+             "detection:\n  keywords: ['CANARY-pushed-5']\n  condition: keywords\nlevel: high\n");
+  auto good = run({collector_binary(), "rules", "push", data, (tmp / "push").string()}, tmp.path());
+  INFO("push: " << good.out << good.err);
+  REQUIRE(good.code == 0);
+  size_t got = 0;
+  for (int i = 0; i < 150 && got == 0; ++i) {
+    {
+      std::ofstream out(tmp / "app.log", std::ios::app);
+      out << "line " << i << " CANARY-pushed-5\n";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    got = collector.alerts().size();
+  }
+  REQUIRE(got >= 1);
+  REQUIRE(jstr(collector.alerts().front().at("alert").as_object(), "signature") == "pushed canary");
+  agent.kill(SIGTERM);
+  REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
+}

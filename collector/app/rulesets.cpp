@@ -1,0 +1,161 @@
+#include "collector/app/rulesets.hpp"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/detect/net/engine.hpp"
+#include "core/detect/sigma/engine.hpp"
+
+namespace halong::collector {
+
+namespace fs = std::filesystem;
+
+namespace {
+bool is_net(const fs::path& p) { return p.extension() == ".rules"; }
+bool is_sigma(const fs::path& p) { return p.extension() == ".yml" || p.extension() == ".yaml"; }
+
+Result<std::string> slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return make_error(ErrorCode::io_error, p.string() + ": cannot read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status write_atomic(const fs::path& p, const std::string& text) {
+  auto tmp = p.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return make_error(ErrorCode::io_error, tmp + ": cannot write");
+  }
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  if (ec) return make_error(ErrorCode::io_error, p.string() + ": " + ec.message());
+  return {};
+}
+}  // namespace
+
+Result<RuleFiles> read_rule_files(const std::vector<std::string>& paths) {
+  RuleFiles out;
+  std::set<std::string> names;
+  auto add = [&](const fs::path& p) -> Status {
+    auto text = slurp(p);
+    if (!text) return text.error();
+    std::string name = p.filename().string();
+    if (!names.insert(name).second)
+      return make_error(ErrorCode::invalid_argument, p.string() + ": a second file named " + name + " in the ruleset");
+    out.emplace_back(name, std::move(*text));
+    return {};
+  };
+  for (const auto& s : paths) {
+    fs::path p(s);
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<fs::path> files;
+      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec))
+        if (it->is_regular_file() && (is_net(it->path()) || is_sigma(it->path()))) files.push_back(it->path());
+      std::sort(files.begin(), files.end());
+      for (const auto& f : files)
+        if (auto st = add(f); !st) return st.error();
+    } else if (fs::is_regular_file(p, ec) && (is_net(p) || is_sigma(p))) {
+      if (auto st = add(p); !st) return st.error();
+    } else {
+      return make_error(ErrorCode::invalid_argument, s + ": not a *.rules, *.yml or *.yaml file or a directory");
+    }
+  }
+  if (out.empty()) return make_error(ErrorCode::invalid_argument, "no rule files in the given paths");
+  return out;
+}
+
+RulesetReport validate_ruleset(const RuleFiles& files) {
+  RulesetReport r;
+  std::ostringstream text;
+  for (const auto& [name, content] : files) {
+    if (is_net(name)) {
+      detect::net::LoadReport rep;
+      auto rs = detect::net::load_rules_from_string(content, name, detect::net::LoadOptions{}, rep);
+      text << rep.to_text();
+      if (!rs) {
+        text << name << ": " << rs.error().message << "\n";
+        ++r.errors;
+      }
+      r.loaded += rep.loaded();
+      r.skipped += rep.skipped();
+      r.errors += rep.error_count();
+    } else {
+      detect::sigma::LoadReport rep;
+      auto rs = detect::sigma::load_sigma_from_string(content, name, rep);
+      text << rep.to_text();
+      if (!rs) {
+        text << name << ": " << rs.error().message << "\n";
+        ++r.errors;
+      }
+      r.loaded += rep.loaded;
+      r.skipped += rep.skipped;
+      r.errors += rep.file_errors.size();
+    }
+  }
+  r.text = text.str();
+  return r;
+}
+
+Result<std::string> store_ruleset(const std::string& data_dir, const RuleFiles& files) {
+  std::string all;
+  for (const auto& [n, c] : files) {
+    all.append(n);
+    all.push_back('\0');
+    all.append(c);
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  EVP_Digest(all.data(), all.size(), md, &md_len, EVP_sha256(), nullptr);
+  char hex[13];
+  for (int i = 0; i < 6; ++i) std::snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string version = std::to_string(secs) + "-" + hex;
+  fs::path dir = fs::path(data_dir) / "rulesets" / version;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ErrorCode::io_error, dir.string() + ": " + ec.message());
+  for (const auto& [n, c] : files)
+    if (auto st = write_atomic(dir / n, c); !st) return st.error();
+  if (auto st = write_atomic(fs::path(data_dir) / "rulesets" / "current", version + "\n"); !st) return st.error();
+  return version;
+}
+
+Result<std::optional<wire::RulesetPush>> current_ruleset(const std::string& data_dir) {
+  fs::path cur = fs::path(data_dir) / "rulesets" / "current";
+  std::error_code ec;
+  if (!fs::exists(cur, ec)) return std::optional<wire::RulesetPush>{};
+  auto v = slurp(cur);
+  if (!v) return v.error();
+  std::string version = *v;
+  while (!version.empty() && (version.back() == '\n' || version.back() == '\r')) version.pop_back();
+  wire::RulesetPush push;
+  push.version = version;
+  fs::path dir = fs::path(data_dir) / "rulesets" / version;
+  std::vector<fs::path> files;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (it->is_regular_file() && (is_net(it->path()) || is_sigma(it->path()))) files.push_back(it->path());
+  if (ec) return make_error(ErrorCode::io_error, dir.string() + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    auto t = slurp(f);
+    if (!t) return t.error();
+    push.files.emplace_back(f.filename().string(), std::move(*t));
+  }
+  return std::optional<wire::RulesetPush>{std::move(push)};
+}
+
+}  // namespace halong::collector
