@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 
 #include <yaml-cpp/eventhandler.h>
@@ -42,15 +43,18 @@ class CountingHandler final : public YAML::EventHandler {
   void OnMapEnd() override {}
 };
 
-// yaml-cpp 0.7 loops forever on a NUL byte and on a ',' at document level (an endless
-// series of empty documents): refuse control bytes, and count documents with a cap
-// before building any node. A configuration file is one document.
-Status check_yaml_text(const std::string& text, const std::string& name) {
+}  // namespace
+
+Status check_yaml_text(const std::string& text, const std::string& name, size_t max_documents) {
   int line = 1;
   for (unsigned char c : text) {
     if (c == '\n') ++line;
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
-      return make_error(ErrorCode::parse_error, name + ":" + std::to_string(line) + ": control byte (not YAML text)");
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "0x%02x", c);
+      return make_error(ErrorCode::parse_error,
+                        name + ":" + std::to_string(line) + ": control byte " + buf + " (not YAML text)");
+    }
   }
   try {
     std::istringstream in(text);
@@ -58,17 +62,15 @@ Status check_yaml_text(const std::string& text, const std::string& name) {
     CountingHandler counter;
     size_t docs = 0;
     while (parser.HandleNextDocument(counter))
-      if (++docs > 1)
-        return make_error(ErrorCode::parse_error,
-                          name + ": more than one YAML document (a '---' or a stray ',' at the top level)");
+      if (++docs > max_documents)
+        return make_error(ErrorCode::parse_error, name + ": more than " + std::to_string(max_documents) +
+                                                      " YAML document(s) (a '---' or a stray ',' at the top level)");
   } catch (const YAML::Exception& e) {
     return make_error(ErrorCode::parse_error, name + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   return {};
 }
-
-}  // namespace
 
 Result<YAML::Node> load_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -79,7 +81,7 @@ Result<YAML::Node> load_file(const std::string& path) {
 }
 
 Result<YAML::Node> load_string(const std::string& text, const std::string& name) {
-  auto ok = check_yaml_text(text, name);
+  auto ok = check_yaml_text(text, name, 1);
   if (!ok) return ok.error();
   try {
     return YAML::Load(text);

@@ -31,7 +31,13 @@ class Errors {
   std::vector<std::string> list_;
 };
 
-// Loads a YAML file; parse errors carry file:line:column.
+// yaml-cpp 0.7 loops forever on a NUL byte and on a ',' at document level (an endless
+// series of empty documents). This refuses C0 control bytes (but tab, LF, CR) with
+// name:line, and more than `max_documents` documents, without building any node. Every
+// YAML we read (configs, Sigma rules) goes through it first.
+Status check_yaml_text(const std::string& text, const std::string& name, size_t max_documents);
+
+// Loads a YAML file (one document); parse errors carry file:line:column.
 Result<YAML::Node> load_file(const std::string& path);
 Result<YAML::Node> load_string(const std::string& text, const std::string& name);
 

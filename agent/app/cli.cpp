@@ -9,8 +9,9 @@
 #include <cstdio>
 #include <iostream>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include "core/logging.hpp"
 
 #include "agent/app/config.hpp"
 #include "agent/app/detect.hpp"
@@ -23,13 +24,6 @@
 namespace halong::agent {
 
 namespace {
-
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("halong-agent");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ [%n] %v");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
-}
 
 // Prints alerts as EVE-style JSON lines (one alert per line) on stdout.
 class JsonLinesSink final : public AlertSink {
@@ -107,7 +101,7 @@ int run_cli(int argc, char** argv) {
 
   auto cfg = load_agent_config(config_path, sets);
   if (!cfg) return fail(cfg.error().message, 2);
-  setup_logging(log_level.empty() ? cfg->log_level : log_level);
+  setup_logging("halong-agent", log_level.empty() ? cfg->log_level : log_level);
 
   if (en->parsed()) {
     auto colon = en_collector.rfind(':');

@@ -28,13 +28,14 @@ net::FlowSettings flow_settings(const AgentConfig& c) {
 
 bool detect_line(logs::Parser& parser, std::string_view text, std::string_view path, uint64_t offset,
                  const halong::logs::LogSource& src, LogDetector* det) {
-  halong::logs::LogEvent ev;
+  // Reused per thread: the fields vector keeps its capacity from line to line.
+  thread_local halong::logs::LogEvent ev;
+  thread_local halong::logs::LogEvent derived;
   const bool parsed = parser.parse(text, ev);
   ev.path = path;
   ev.offset = offset;
   ev.source = &src;
   if (det) det->on_event(ev);
-  halong::logs::LogEvent derived;
   while (parser.next_derived(derived)) {
     derived.path = path;
     if (!derived.source) derived.source = &src;

@@ -5,8 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include "core/logging.hpp"
 
 #include "collector/app/config.hpp"
 #include "collector/app/rulesets.hpp"
@@ -25,13 +26,6 @@
 namespace halong::collector {
 
 namespace {
-
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("halong-collector");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ [%n] %v");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
-}
 
 int fail(const std::string& msg, int code = 1) {
   std::fprintf(stderr, "halong-collector: %s\n", msg.c_str());
@@ -126,7 +120,7 @@ int run_cli(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   auto cfg = load_collector_config(config_path, sets);
   if (!cfg) return fail(cfg.error().message, 2);
-  setup_logging(cfg->log_level);
+  setup_logging("halong-collector", cfg->log_level);
   if (cc->parsed()) {
     std::printf("config %s: OK\n", cfg->source_file.c_str());
     return 0;

@@ -1,6 +1,5 @@
 // Sigma YAML -> compiled Ruleset: rule documents, detection grammar, conditions,
 // correlations, then one Hyperscan database per (logsource, field).
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -116,21 +115,6 @@ bool glob_match(std::string_view pat, std::string_view s) {
   return p == pat.size();
 }
 
-// Counts documents without building nodes. yaml-cpp 0.7 never consumes a ',' at document
-// level and reports an endless series of empty documents ("," or "\"a\"," loops LoadAll
-// forever): count them first, with a cap.
-class CountingHandler final : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
 
 // ---------------------------------------------------------------------------------------
 // One detection rule.
@@ -771,33 +755,13 @@ struct Loader {
                  std::to_string(opts.max_file_bytes) + " for a rule file");
       return;
     }
-    // YAML allows no C0 control characters other than tab, LF and CR (and yaml-cpp 0.7 can
-    // loop forever on NUL bytes): refuse them before parsing.
-    {
-      int line = 1;
-      for (unsigned char c : text) {
-        if (c == '\n') ++line;
-        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "0x%02x", c);
-          file_error(file + ":" + std::to_string(line) + ": control byte " + buf + " (not YAML text)");
-          return;
-        }
-      }
+    // Control bytes and stray top-level commas make yaml-cpp 0.7 loop forever.
+    if (auto ok = config::check_yaml_text(text, file, opts.max_yaml_documents); !ok) {
+      file_error(ok.error().message);
+      return;
     }
     std::vector<YAML::Node> docs;
     try {
-      std::istringstream in(text);
-      YAML::Parser parser(in);
-      CountingHandler counter;
-      size_t n = 0;
-      while (parser.HandleNextDocument(counter)) {
-        if (++n > opts.max_yaml_documents) {
-          file_error(file + ": more than " + std::to_string(opts.max_yaml_documents) +
-                     " YAML documents (or a stray ',' at the top level)");
-          return;
-        }
-      }
       docs = YAML::LoadAll(text);
     } catch (const YAML::Exception& e) {
       file_error(file + ":" + std::to_string(e.mark.line + 1) + ": YAML: " + e.msg);
