@@ -391,10 +391,14 @@ class Uplink::Impl {
     if (!SSL_set_tlsext_host_name(ws.next_layer().native_handle(), opts.host.c_str())) {}
     std::string seen_fp;
     bool pin_ok = pinned.empty();
+    // A handshake cut before the server's certificate arrived (a collector killed or
+    // restarting) is a transient failure to retry, not a pin mismatch.
+    bool cert_seen = false;
     ws.next_layer().set_verify_callback([&](bool preverified, ssl::verify_context& ctx) {
       int depth = X509_STORE_CTX_get_error_depth(ctx.native_handle());
       if (depth != 0) return pinned.empty() ? preverified : true;
       X509* cert = X509_STORE_CTX_get_current_cert(ctx.native_handle());
+      cert_seen = true;
       if (!pinned.empty()) {
         seen_fp = cert_sha256(cert);
         pin_ok = seen_fp == pinned;
@@ -406,11 +410,12 @@ class Uplink::Impl {
     });
     lowest.expires_after(opts.connect_timeout);
     if (auto [ec] = co_await ws.next_layer().async_handshake(ssl::stream_base::client, tuple_awaitable); ec) {
-      if (!pin_ok)
+      const bool mismatch = cert_seen && !pin_ok;
+      if (mismatch)
         end.error = "collector " + where + " presented certificate " + seen_fp + ", not the pinned " + pinned;
       else
         end.error = "TLS handshake with " + where + " failed: " + ec.message();
-      end.auth = !pin_ok;
+      end.auth = mismatch;
       co_return end;
     }
     lowest.expires_never();
