@@ -26,6 +26,14 @@ done
 rm -rf "$VAR/collector" "$VAR/agent" "$VAR/collector.log"
 mkdir -p "$VAR"
 
+# A web-page login for the demo: user "admin" with a fresh random password (0600 file).
+# `user add` writes into the store, so it runs before the collector opens it.
+umask 077
+mkdir -p "$VAR/collector"
+head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$VAR/admin-password"
+umask 022
+"$COLLECTOR" user add admin --role admin --config demo/collector.yaml < "$VAR/admin-password" > /dev/null
+
 echo "== 1. collector: data in $VAR/collector, API on 127.0.0.1:$API_PORT, agent gateway on 127.0.0.1:$GW_PORT"
 "$COLLECTOR" serve --config demo/collector.yaml \
   --set "api.listen=127.0.0.1:$API_PORT" --set "gateway.listen=127.0.0.1:$GW_PORT" \
@@ -73,6 +81,8 @@ cat <<MSG
 Try the API yourself (the token is in $API_TOKEN_FILE, mode 0600):
   curl -s -H "Authorization: Bearer \$(cat $API_TOKEN_FILE)" 'http://127.0.0.1:$API_PORT/api/v1/alerts?limit=5'
   curl -s -H "Authorization: Bearer \$(cat $API_TOKEN_FILE)" 'http://127.0.0.1:$API_PORT/api/v1/alerts?sid=9000010'
+
+The web page: http://127.0.0.1:$API_PORT/  (user admin, password in $VAR/admin-password)
 
 The collector keeps running (log: $VAR/collector.log). Press Ctrl-C to stop it.
 MSG

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include <boost/beast/http/field.hpp>
@@ -19,6 +20,7 @@
 #include "collector/store/alert_bus.hpp"
 #include "collector/store/audit_log.hpp"
 #include "collector/store/store_common.hpp"
+#include "collector/web/web_assets.hpp"
 
 namespace halong::collector::api {
 
@@ -52,6 +54,8 @@ const std::vector<Route>& ApiHandler::routes() {
       {"GET", "/api/v1/audit/verify", true},
       {"GET", "/api/v1/agents", true},
       {"GET", "/api/v1/agents/{id}", true},
+      {"GET", "/api/v1/rulesets", true},
+      {"POST", "/api/v1/rulesets", true},
   };
   return r;
 }
@@ -487,7 +491,66 @@ struct ApiHandler::Impl {
       if (seconds <= bounds[i]) ++b[i];
   }
 
+  // GET: stored versions and the current one (every role). POST (admins): a ruleset as
+  // {"files":[{"name":"local.rules","content":"..."}]}, validated whole; refused with the
+  // per-rule report when any rule has an error, else stored, pushed and audited.
+  Response rulesets_route(const Request& req, const Principal& p, const std::string& method) {
+    if (!opt.rulesets || !opt.push_ruleset)
+      return error_response(req, make_error(ErrorCode::unavailable, "rulesets are not configured"));
+    if (method == "GET") return ok_json(req, opt.rulesets());
+    if (p.role != Role::admin) return error_response(req, make_error(ErrorCode::forbidden, "only admins push rulesets"));
+    auto o = body_object(req);
+    if (!o) return error_response(req, o.error());
+    const json::value* fv = o->if_contains("files");
+    if (!fv || !fv->is_array() || fv->as_array().empty())
+      return error_response(req, make_error(ErrorCode::invalid_argument, "files: a non-empty list of {name, content} is required"));
+    RuleFileList files;
+    std::set<std::string> names;
+    for (size_t i = 0; i < fv->as_array().size(); ++i) {
+      const auto& f = fv->as_array()[i];
+      const std::string where = "files[" + std::to_string(i) + "]";
+      const json::value* n = f.is_object() ? f.as_object().if_contains("name") : nullptr;
+      const json::value* c = f.is_object() ? f.as_object().if_contains("content") : nullptr;
+      if (!n || !n->is_string() || !c || !c->is_string())
+        return error_response(req, make_error(ErrorCode::invalid_argument, where + ": needs string fields name and content"));
+      std::string name(n->as_string());
+      auto ends = [&](std::string_view suf) { return name.size() > suf.size() && name.ends_with(suf); };
+      if (name.empty() || name[0] == '.' || name.find_first_of("/\\") != std::string::npos ||
+          !(ends(".rules") || ends(".yml") || ends(".yaml")))
+        return error_response(req, make_error(ErrorCode::invalid_argument,
+                                              where + ": name '" + name + "' must be a plain *.rules, *.yml or *.yaml file name"));
+      if (!names.insert(name).second)
+        return error_response(req, make_error(ErrorCode::invalid_argument, where + ": file name '" + name + "' given twice"));
+      files.emplace_back(std::move(name), std::string(c->as_string()));
+    }
+    auto r = opt.push_ruleset(files);
+    if (!r) return error_response(req, r.error());
+    json::object counts{{"loaded", r->loaded}, {"skipped", r->skipped}, {"errors", r->errors}};
+    if (!r->accepted) {
+      json::object e{{"code", "parse_error"},
+                     {"message", "ruleset refused: " + std::to_string(r->errors) +
+                                     " rule errors (nothing stored; agents keep their rules)"},
+                     {"report", r->report}};
+      auto res = json_response(req, http::status::bad_request, json::serialize(json::object{{"error", std::move(e)}}));
+      return res;
+    }
+    json::array fnames;
+    for (const auto& f : files) fnames.emplace_back(f.first);
+    json::object after{{"version", r->version}, {"files", fnames}, {"loaded", r->loaded}, {"skipped", r->skipped}};
+    if (auto s = record(p, "ruleset.push", r->version,
+                        r->previous.empty() ? json::value(nullptr) : json::value(json::object{{"version", r->previous}}), after);
+        !s)
+      return error_response(req, s.error());
+    return ok_json(req, json::object{{"version", r->version}, {"previous", r->previous}, {"report", r->report},
+                                     {"loaded", r->loaded}, {"skipped", r->skipped}},
+                   http::status::created);
+  }
+
   Response dispatch(const Request& req, std::string& route_name) {
+    if (web::is_web_path(req.target())) {  // the web page (collector/web): static assets, no data, no auth
+      route_name = "web";
+      return web::serve(req);
+    }
     auto u = boost::urls::parse_origin_form(req.target());
     if (!u) return error_response(req, make_error(ErrorCode::invalid_argument, "malformed request target"));
     std::vector<std::string> segs;
@@ -575,6 +638,7 @@ struct ApiHandler::Impl {
     if (pat == "/api/v1/stream")
       return error_response(req, make_error(ErrorCode::invalid_argument, "/api/v1/stream is a WebSocket: send an Upgrade request"));
     if (pat == "/api/v1/audit/verify") return audit_verify(req, *p);
+    if (pat == "/api/v1/rulesets") return rulesets_route(req, *p, method);
     if (pat == "/api/v1/agents" || pat == "/api/v1/agents/{id}") {
       if (!opt.agents) return error_response(req, make_error(ErrorCode::unavailable, "agent health is not configured"));
       json::array visible;
@@ -627,7 +691,9 @@ bool ApiHandler::stream_matches(const StreamFilter& f, const BusEvent& e) {
 
 std::string ApiHandler::stream_message(const BusEvent& e) {
   if (e.kind == BusEvent::Kind::alert)
-    return json::serialize(json::object{{"type", "alert"}, {"alert", Impl::alert_json(e.alert, e.triage)}});
+    return json::serialize(json::object{{"type", "alert"},
+                                        {"change", e.triage_change ? "triage" : "new"},
+                                        {"alert", Impl::alert_json(e.alert, e.triage)}});
   return json::serialize(json::object{{"type", "incident"}, {"incident", incident_to_json(e.incident)}});
 }
 

@@ -25,6 +25,16 @@ namespace halong::collector::api {
 
 class UserDirectory;
 
+// What POST /api/v1/rulesets did with a ruleset (collector/app validates and stores it).
+struct RulesetPushOutcome {
+  bool accepted = false;
+  std::string version;   // the stored version, when accepted
+  std::string previous;  // the version that was current before ("" if none)
+  std::string report;    // per file: loaded, skipped with the reason, errors with file:line
+  size_t loaded = 0, skipped = 0, errors = 0;
+};
+using RuleFileList = std::vector<std::pair<std::string, std::string>>;  // (file name, content)
+
 struct ApiOptions {
   std::function<int64_t()> now_us;  // injected clock; default: system clock
   std::string openapi_yaml;         // served at /api/v1/openapi.yaml (empty: 404)
@@ -42,6 +52,11 @@ struct ApiOptions {
   // Live stream source (GET /api/v1/stream); null = the stream answers 503. Publish into it
   // by wrapping the store in a PublishingStore (collector/store/alert_bus.hpp).
   AlertBus* bus = nullptr;
+  // Rules from the centre (GET/POST /api/v1/rulesets); empty functions: 503 unavailable.
+  // `rulesets` lists the stored versions and the current one; `push_ruleset` validates a
+  // ruleset whole and, when it has no error, stores it and pushes it to the agents.
+  std::function<boost::json::object()> rulesets;
+  std::function<Result<RulesetPushOutcome>(const RuleFileList& files)> push_ruleset;
 };
 
 // What one live-stream client asked for, within what it may see.

@@ -1,5 +1,6 @@
 #include "collector/api/http_server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -199,6 +200,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->header_limit(16 * 1024);
     beast::get_lowest_layer(stream_).expires_after(first_ ? opt_.read_timeout : opt_.idle_timeout);
     first_ = false;
+    http::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_header, self()));
+  }
+  // Headers first: the ruleset upload may carry a larger body than any other request.
+  void on_header(beast::error_code ec, std::size_t n) {
+    if (ec) return on_read(ec, n);
+    const auto& h = parser_->get();
+    std::string_view target = h.target();
+    if (h.method() == http::verb::post && target.substr(0, target.find('?')) == opt_.large_body_path)
+      parser_->body_limit(std::max(opt_.body_limit, opt_.large_body_limit));
+    if (parser_->is_done()) return on_read({}, 0);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, self()));
   }
   void on_read(beast::error_code ec, std::size_t) {

@@ -22,6 +22,10 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};     // per request (headers + body)
   std::chrono::seconds idle_timeout{60};     // keep-alive connection with no request
   size_t body_limit = 1 << 20;               // bytes; larger bodies get 413
+  // POST of a whole ruleset (ET Open is ~30 MB of rule text): only this path may send a
+  // body up to large_body_limit; authentication is checked by the handler as for any route.
+  size_t large_body_limit = 64u << 20;
+  std::string large_body_path = "/api/v1/rulesets";
   size_t max_connections = 1024;
   // HTTPS with the collector's certificate when set (the context holds certificate and key).
   // Without it the server refuses any non-loopback address unless allow_plain_http.

@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +12,7 @@
 #include "core/logging.hpp"
 
 #include "collector/app/config.hpp"
+#include "collector/app/audit_inbox.hpp"
 #include "collector/app/rulesets.hpp"
 #include "collector/app/server.hpp"
 #include "collector/api/users.hpp"
@@ -26,6 +29,18 @@
 namespace halong::collector {
 
 namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Records a change made from the command line in the audit trail (through the inbox the
+// running collector drains); a change that cannot be recorded is reported, not hidden.
+void audit_cli(const std::string& data_dir, const std::string& action, const std::string& target,
+               boost::json::value before, boost::json::value after) {
+  if (auto s = queue_audit(data_dir, now_us(), cli_actor(), action, target, std::move(before), std::move(after)); !s)
+    std::fprintf(stderr, "warning: the change was made but not recorded in the audit trail: %s\n", s.error().message.c_str());
+}
 
 int fail(const std::string& msg, int code = 1) {
   std::fprintf(stderr, "halong-collector: %s\n", msg.c_str());
@@ -137,6 +152,10 @@ int run_cli(int argc, char** argv) {
     }
     auto v = store_ruleset(cfg->data_dir, *files);
     if (!v) return fail(v.error().message);
+    boost::json::array names;
+    for (const auto& f : *files) names.emplace_back(f.first);
+    audit_cli(cfg->data_dir, "ruleset.push", *v, nullptr,
+              boost::json::object{{"version", *v}, {"loaded", rep.loaded}, {"skipped", rep.skipped}, {"files", names}});
     std::printf("ruleset %s stored (%zu rules loaded, %zu skipped); the running collector pushes it to every agent\n",
                 v->c_str(), rep.loaded, rep.skipped);
     return 0;
@@ -185,6 +204,13 @@ int run_cli(int argc, char** argv) {
       if (!d) return fail("--ttl: " + d.error().message, 2);
       auto t = (*reg)->create_token(agency, std::chrono::seconds(*d / 1000), uses, cert->fingerprint_sha256);
       if (!t) return fail(t.error().message);
+      std::string tid;
+      if (auto ts = (*reg)->tokens(); ts && !ts->empty())
+        tid = std::max_element(ts->begin(), ts->end(), [](const auto& a, const auto& b) {
+                return a.created_us < b.created_us;
+              })->id;
+      audit_cli(cfg->data_dir, "enroll_token.create", tid, nullptr,
+                boost::json::object{{"agency", agency}, {"ttl", ttl}, {"uses", uses}});
       std::printf("%s\n", t->c_str());
       std::fprintf(stderr, "token for agency '%s', valid %s, %u use(s). On the host: halong-agent enroll --collector HOST:PORT --token <token>\n",
                    agency.c_str(), ttl.c_str(), uses);
@@ -202,6 +228,7 @@ int run_cli(int argc, char** argv) {
     if (trevoke->parsed()) {
       auto r = (*reg)->revoke_token(token_id);
       if (!r) return fail(r.error().message);
+      audit_cli(cfg->data_dir, "enroll_token.revoke", token_id, nullptr, nullptr);
       std::printf("token %s revoked\n", token_id.c_str());
       return 0;
     }
@@ -217,6 +244,8 @@ int run_cli(int argc, char** argv) {
     if (arevoke->parsed()) {
       auto r = (*reg)->revoke_agent(agent_id);
       if (!r) return fail(r.error().message);
+      audit_cli(cfg->data_dir, "agent.revoke", agent_id, boost::json::object{{"revoked", false}},
+                boost::json::object{{"revoked", true}});
       std::printf("agent %s revoked; a running collector disconnects it within a second\n", agent_id.c_str());
       return 0;
     }

@@ -158,4 +158,33 @@ Result<std::optional<wire::RulesetPush>> current_ruleset(const std::string& data
   return std::optional<wire::RulesetPush>{std::move(push)};
 }
 
+Result<std::vector<StoredRuleset>> list_rulesets(const std::string& data_dir) {
+  std::vector<StoredRuleset> out;
+  const fs::path root = fs::path(data_dir) / "rulesets";
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return out;
+  std::string current;
+  if (fs::exists(root / "current", ec)) {
+    auto v = slurp(root / "current");
+    if (!v) return v.error();
+    current = *v;
+    while (!current.empty() && (current.back() == '\n' || current.back() == '\r')) current.pop_back();
+  }
+  for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (!it->is_directory()) continue;
+    StoredRuleset r;
+    r.version = it->path().filename().string();
+    r.current = r.version == current;
+    std::error_code ec2;
+    for (auto f = fs::directory_iterator(it->path(), ec2); !ec2 && f != fs::directory_iterator(); f.increment(ec2))
+      if (f->is_regular_file() && (is_net(f->path()) || is_sigma(f->path()))) r.files.push_back(f->path().filename().string());
+    std::sort(r.files.begin(), r.files.end());
+    out.push_back(std::move(r));
+  }
+  if (ec) return make_error(ErrorCode::io_error, root.string() + ": " + ec.message());
+  // Versions start with the storing time in seconds: newest first.
+  std::sort(out.begin(), out.end(), [](const StoredRuleset& a, const StoredRuleset& b) { return a.version > b.version; });
+  return out;
+}
+
 }  // namespace halong::collector

@@ -32,4 +32,12 @@ Result<std::string> store_ruleset(const std::string& data_dir, const RuleFiles& 
 // The current stored ruleset, if any.
 Result<std::optional<wire::RulesetPush>> current_ruleset(const std::string& data_dir);
 
+// Stored versions, newest first, with their file names; `current` marks the one agents run.
+struct StoredRuleset {
+  std::string version;
+  std::vector<std::string> files;
+  bool current = false;
+};
+Result<std::vector<StoredRuleset>> list_rulesets(const std::string& data_dir);
+
 }  // namespace halong::collector

@@ -18,6 +18,7 @@
 #include "collector/api/auth.hpp"
 #include "collector/api/http_server.hpp"
 #include "collector/api/token.hpp"
+#include "collector/app/audit_inbox.hpp"
 #include "collector/app/rulesets.hpp"
 #include "collector/app/secrets.hpp"
 #include "collector/gateway/certs.hpp"
@@ -53,7 +54,8 @@ struct CollectorServer::Impl {
   std::mutex offline_mu;
   std::thread ruleset_watch;
   std::atomic<bool> stopping{false};
-  std::string ruleset_version;
+  std::mutex ruleset_mu;          // one ruleset stored / pushed at a time (API and watcher)
+  std::string ruleset_version;    // the version last pushed to the agents
 };
 
 namespace {
@@ -73,6 +75,29 @@ std::string find_openapi() {
     if (!s.empty()) return s;
   }
   return {};
+}
+
+// Pushes the current stored ruleset to every agent when it changed (the gateway also gives
+// it to agents that connect later).
+void push_current_ruleset(CollectorServer::Impl& im) {
+  std::lock_guard lk(im.ruleset_mu);
+  if (!im.gateway) return;
+  auto cur = current_ruleset(im.cfg.data_dir);
+  if (!cur) {
+    spdlog::warn("rulesets: {}", cur.error().message);
+    return;
+  }
+  if (!*cur || (*cur)->version == im.ruleset_version) return;
+  im.ruleset_version = (*cur)->version;
+  size_t n = im.gateway->push_ruleset(std::move(**cur));
+  spdlog::info("ruleset {} is current; sent to {} connected agents", im.ruleset_version, n);
+}
+
+// Changes made from the command line while the collector runs enter the audit trail here.
+void drain_inbox(CollectorServer::Impl& im) {
+  auto n = drain_audit_inbox(im.cfg.data_dir, *im.audit);
+  if (!n) spdlog::error("audit inbox: {}", n.error().message);
+  else if (*n) spdlog::info("audit: {} change(s) made from the command line recorded", *n);
 }
 
 }  // namespace
@@ -155,6 +180,45 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
     for (auto& [id, o] : by_id) out.emplace_back(std::move(o));
     return out;
   };
+  // Rules from the centre through the API: the same validation and storage as
+  // `halong-collector rules push`, then an immediate push.
+  aopt.rulesets = [raw = impl.get()]() {
+    boost::json::object o;
+    boost::json::array versions;
+    std::string current;
+    if (auto list = list_rulesets(raw->cfg.data_dir)) {
+      for (const auto& r : *list) {
+        boost::json::array files;
+        for (const auto& f : r.files) files.emplace_back(f);
+        versions.emplace_back(boost::json::object{{"version", r.version}, {"current", r.current}, {"files", std::move(files)}});
+        if (r.current) current = r.version;
+      }
+    } else {
+      o["warning"] = list.error().message;
+    }
+    o["current"] = current.empty() ? boost::json::value(nullptr) : boost::json::value(current);
+    o["versions"] = std::move(versions);
+    return o;
+  };
+  aopt.push_ruleset = [raw = impl.get()](const api::RuleFileList& files) -> Result<api::RulesetPushOutcome> {
+    api::RulesetPushOutcome out;
+    auto rep = validate_ruleset(files);
+    out.report = rep.text;
+    out.loaded = rep.loaded;
+    out.skipped = rep.skipped;
+    out.errors = rep.errors;
+    if (rep.errors) return out;
+    {
+      std::lock_guard lk(raw->ruleset_mu);
+      if (auto cur = current_ruleset(raw->cfg.data_dir); cur && *cur) out.previous = (*cur)->version;
+      auto v = store_ruleset(raw->cfg.data_dir, files);
+      if (!v) return v.error();
+      out.version = *v;
+    }
+    out.accepted = true;
+    push_current_ruleset(*raw);
+    return out;
+  };
   impl->dir_auth = std::make_unique<api::DirectoryAuthenticator>(*impl->users, impl->auth);
   impl->handler = std::make_unique<api::ApiHandler>(*impl->publishing, *impl->dir_auth, impl->audit.get(), aopt);
 
@@ -226,22 +290,14 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
 
   // Rules from the centre: the current stored ruleset goes to every agent; a new one
   // (`halong-collector rules push`, another process) is noticed within a second.
-  auto push_current = [](Impl& im) {
-    auto cur = current_ruleset(im.cfg.data_dir);
-    if (!cur) {
-      spdlog::warn("rulesets: {}", cur.error().message);
-      return;
-    }
-    if (!*cur || (*cur)->version == im.ruleset_version) return;
-    im.ruleset_version = (*cur)->version;
-    size_t n = im.gateway->push_ruleset(std::move(**cur));
-    spdlog::info("ruleset {} is current; sent to {} connected agents", im.ruleset_version, n);
-  };
-  push_current(*impl);
-  impl->ruleset_watch = std::thread([raw2 = impl.get(), push_current] {
+  push_current_ruleset(*impl);
+  drain_inbox(*impl);
+  impl->ruleset_watch = std::thread([raw2 = impl.get()] {
     while (!raw2->stopping.load()) {
       for (int i = 0; i < 10 && !raw2->stopping.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (!raw2->stopping.load()) push_current(*raw2);
+      if (raw2->stopping.load()) break;
+      push_current_ruleset(*raw2);
+      drain_inbox(*raw2);
     }
   });
 

@@ -61,6 +61,21 @@ Result<BatchResult> PublishingStore::write_batch(const std::string& agent_id, co
   return r;
 }
 
+Result<std::pair<Triage, Triage>> PublishingStore::update_triage(const std::string& id, const TriageUpdate& u,
+                                                                 const std::string& actor, int64_t now_us) {
+  auto r = inner_.update_triage(id, u, actor, now_us);
+  if (r && bus_.subscribers() > 0) {
+    if (auto a = inner_.get(id)) {
+      BusEvent e;
+      e.alert = std::move(*a);
+      e.triage = r->second;
+      e.triage_change = true;
+      bus_.publish(e);
+    }
+  }
+  return r;
+}
+
 Result<std::pair<Incident, Incident>> PublishingStore::update_incident(uint64_t id, const TriageUpdate& u,
                                                                        const std::string& actor, int64_t now_us) {
   auto r = inner_.update_incident(id, u, actor, now_us);

@@ -19,6 +19,7 @@ struct BusEvent {
   Alert alert;         // kind == alert
   Triage triage;       // kind == alert
   Incident incident;   // kind == incident
+  bool triage_change = false;  // kind == alert: an analyst changed a stored alert (not a new one)
 };
 
 class AlertBus {
@@ -47,9 +48,7 @@ class PublishingStore final : public AlertStore {
   Result<AlertPage> query(const AlertQuery& q) override { return inner_.query(q); }
   Result<Triage> get_triage(const std::string& id) override { return inner_.get_triage(id); }
   Result<std::pair<Triage, Triage>> update_triage(const std::string& id, const TriageUpdate& u, const std::string& actor,
-                                                  int64_t now_us) override {
-    return inner_.update_triage(id, u, actor, now_us);
-  }
+                                                  int64_t now_us) override;
   Result<AlertStats> stats(const AlertQuery& q, const StatsRequest& r) override { return inner_.stats(q, r); }
   Result<Incident> get_incident(uint64_t id) override { return inner_.get_incident(id); }
   Result<std::vector<Incident>> list_incidents(const AlertQuery& q) override { return inner_.list_incidents(q); }

@@ -460,3 +460,141 @@ TEST_CASE("a ruleset pushed from the collector reaches a running agent; a broken
   agent.kill(SIGTERM);
   REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
 }
+
+namespace {
+// {"files":[{"name":..., "content":...}]} for POST /api/v1/rulesets.
+std::string ruleset_body(const std::vector<std::pair<std::string, std::string>>& files) {
+  json::array arr;
+  for (const auto& [n, c] : files) arr.emplace_back(json::object{{"name", n}, {"content", c}});
+  return json::serialize(json::object{{"files", std::move(arr)}});
+}
+std::string canary_rule(int n) {
+  return "title: pushed canary " + std::to_string(n) + "\nid: 3c2b1a00-0000-4000-8000-00000000000" + std::to_string(n) +
+         "\nlogsource:\n  product: linux\ndetection:\n  keywords: ['CANARY-api-" + std::to_string(n) +
+         "']\n  condition: keywords\nlevel: high\n";
+}
+// The agent's entry in GET /api/v1/agents (empty object while it is not listed).
+json::object agent_entry(const CollectorProcess& c, const std::string& id) {
+  auto r = http_get(c.api_port(), "/api/v1/agents", c.api_token());
+  if (r.status != 200) return {};
+  const json::value v = json::parse(r.body);  // kept alive: the loop walks into it
+  for (auto& a : v.as_object().at("agents").as_array())
+    if (jstr(a.as_object(), "id") == id) return a.as_object();
+  return {};
+}
+std::vector<json::object> audit_records(const CollectorProcess& c, const std::string& action) {
+  auto r = http_get(c.api_port(), "/api/v1/audit?action=" + action, c.api_token());
+  std::vector<json::object> out;
+  if (r.status != 200) return out;
+  const json::value v = json::parse(r.body);
+  for (auto& x : v.as_object().at("records").as_array()) out.push_back(x.as_object());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("rules pushed through the API: refused whole with a report, run by the agent, "
+          "an agent that cannot apply one is degraded and keeps its rules, every push audited",
+          "[e2e][rules][api]") {
+  TempDir tmp;
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  write_file(tmp / "agent.yaml", agent_config(collector, tmp.path()) + "logs:\n  - paths: [" +
+                                     (tmp / "app.log").string() + "]\n    format: raw\n");
+  write_file(tmp / "app.log", "");
+  Process agent;
+  agent.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent.out", tmp / "agent.err");
+  INFO("agent: " << read_file(tmp / "agent.err") << "\ncollector: " << collector.log());
+  const uint16_t port = collector.api_port();
+  const std::string token = collector.api_token();
+
+  // A ruleset with one broken rule is refused whole, the report names file:line.
+  auto bad = http_request(port, "POST", "/api/v1/rulesets", token,
+                          ruleset_body({{"x.rules", "alert tcp any any -> any any (msg:\"ok\"; content:\"a\"; sid:1;)\n"
+                                                    "alert tcp any any -> any any (msg:\"bad\"; content:\"|zz|\"; sid:2;)\n"}}));
+  REQUIRE(bad.status == 400);
+  auto bad_err = json::parse(bad.body).as_object().at("error").as_object();
+  REQUIRE(jstr(bad_err, "code") == "parse_error");
+  REQUIRE_THAT(jstr(bad_err, "report"), Catch::Contains("x.rules:2"));
+  auto listed = json::parse(http_get(port, "/api/v1/rulesets", token).body).as_object();
+  REQUIRE(listed.at("current").is_null());
+  REQUIRE(listed.at("versions").as_array().empty());
+  // A file name that is not a plain rule file is refused before anything is read.
+  REQUIRE(http_request(port, "POST", "/api/v1/rulesets", token, ruleset_body({{"../x.rules", "x"}})).status == 400);
+
+  // A good ruleset: stored, pushed, run by the agent without a restart.
+  auto good = http_request(port, "POST", "/api/v1/rulesets", token, ruleset_body({{"canary.yml", canary_rule(1)}}));
+  INFO("push: " << good.body);
+  REQUIRE(good.status == 201);
+  const std::string v1 = jstr(json::parse(good.body).as_object(), "version");
+  REQUIRE_FALSE(v1.empty());
+  size_t got = 0;
+  for (int i = 0; i < 150 && got == 0; ++i) {
+    {
+      std::ofstream out(tmp / "app.log", std::ios::app);
+      out << "line " << i << " CANARY-api-1\n";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    got = collector.alerts().size();
+  }
+  REQUIRE(got >= 1);
+  REQUIRE(jstr(collector.alerts().front().at("alert").as_object(), "signature") == "pushed canary 1");
+  json::object entry;
+  for (int i = 0; i < 100 && jstr(entry, "ruleset_version") != v1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    entry = agent_entry(collector, "e2e-agent");
+  }
+  REQUIRE(jstr(entry, "ruleset_version") == v1);
+  REQUIRE(jstr(entry, "state") == "online");
+
+  // The agent cannot store the next ruleset (its rulesets directory is replaced by a file):
+  // it refuses it, keeps running version 1, and the collector shows it degraded, saying why.
+  fs::rename(tmp / "agent" / "rulesets", tmp / "agent" / "rulesets.moved");
+  write_file(tmp / "agent" / "rulesets", "not a directory\n");
+  auto second = http_request(port, "POST", "/api/v1/rulesets", token, ruleset_body({{"canary.yml", canary_rule(2)}}));
+  REQUIRE(second.status == 201);
+  REQUIRE(jstr(json::parse(second.body).as_object(), "previous") == v1);
+  for (int i = 0; i < 100 && jstr(entry, "state") != "degraded"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    entry = agent_entry(collector, "e2e-agent");
+  }
+  REQUIRE(jstr(entry, "state") == "degraded");
+  REQUIRE_THAT(json::serialize(entry.at("reasons")), Catch::Contains("ruleset push failed"));
+  REQUIRE(jstr(entry, "ruleset_version") == v1);
+  const size_t before = collector.alerts().size();
+  {
+    std::ofstream out(tmp / "app.log", std::ios::app);
+    out << "after the refused push CANARY-api-1\nand CANARY-api-2 is not a rule here\n";
+  }
+  size_t after = before;
+  for (int i = 0; i < 100 && after == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = collector.alerts().size();
+  }
+  REQUIRE(after == before + 1);
+  REQUIRE(jstr(collector.alerts().front().at("alert").as_object(), "signature") == "pushed canary 1");
+
+  // Both accepted pushes are in the audit trail, by the API's admin; the refused one is not.
+  auto pushes = audit_records(collector, "ruleset.push");
+  REQUIRE(pushes.size() == 2);
+  REQUIRE(jstr(pushes[1], "target") == v1);
+  REQUIRE(jstr(pushes[0], "actor") == "admin");
+
+  // A change made from the command line while the collector runs reaches the trail too.
+  auto tc = run({collector_binary(), "token", "create", "--set=data_dir=" + (tmp / "collector").string(), "--agency",
+                 "so-audit"},
+                tmp.path());
+  REQUIRE(tc.code == 0);
+  std::vector<json::object> created;
+  for (int i = 0; i < 50 && created.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    created = audit_records(collector, "enroll_token.create");
+  }
+  REQUIRE(created.size() == 1);
+  REQUIRE_THAT(jstr(created[0], "actor"), Catch::StartsWith("cli:"));
+  REQUIRE(jstr(created[0].at("after").as_object(), "agency") == "so-audit");
+  auto verdict = json::parse(http_get(port, "/api/v1/audit/verify", token).body).as_object();
+  REQUIRE(verdict.at("ok").as_bool());
+
+  agent.kill(SIGTERM);
+  REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
+}

@@ -128,6 +128,11 @@ bool wait_for_file(const fs::path& p, std::chrono::milliseconds timeout) {
 }
 
 HttpResponse http_get(uint16_t port, const std::string& target, const std::string& bearer) {
+  return http_request(port, "GET", target, bearer, "");
+}
+
+HttpResponse http_request(uint16_t port, const std::string& method, const std::string& target, const std::string& bearer,
+                          const std::string& json_body) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   boost::asio::io_context ioc;
@@ -136,9 +141,14 @@ HttpResponse http_get(uint16_t port, const std::string& target, const std::strin
   boost::system::error_code ec;
   stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), ec);
   if (ec) return {0, ec.message()};
-  http::request<http::string_body> req{http::verb::get, target, 11};
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, "127.0.0.1");
   if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+  if (!json_body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = json_body;
+    req.prepare_payload();
+  }
   http::write(stream, req, ec);
   if (ec) return {0, ec.message()};
   beast::flat_buffer buf;

@@ -72,6 +72,9 @@ struct HttpResponse {
   std::string body;
 };
 HttpResponse http_get(uint16_t port, const std::string& target, const std::string& bearer = "");
+// Any method; a non-empty body is sent as application/json.
+HttpResponse http_request(uint16_t port, const std::string& method, const std::string& target,
+                          const std::string& bearer, const std::string& json_body);
 
 // A collector on loopback with its data in `dir`, on ports chosen by the kernel.
 class CollectorProcess {

@@ -181,6 +181,31 @@ TEST_CASE("the live stream pushes new matching alerts and incidents within the c
           if (v.at("type") == "alert") CHECK(v.at("alert").at("agent").at("agency") == "so-tttt");
           else CHECK(v.at("incident").at("agency") == "so-tttt");
         }) == tttt);
+  // An analyst's change to a stored alert reaches the stream as a triage change.
+  const Alert* w = nullptr;
+  for (auto& a : alerts)
+    if (a.agent.id == "web-01") w = &a;
+  REQUIRE(w != nullptr);
+  const std::string wid = w->agent.id + ":" + std::to_string(w->seq);
+  api::Request patch{http::verb::patch, "/api/v1/alerts/" + wid, 11};
+  patch.set(http::field::authorization, "Bearer " + kAdmin);
+  patch.set(http::field::content_type, "application/json");
+  patch.body() = R"({"status":"acknowledged","assignee":"lan"})";
+  patch.prepare_payload();
+  REQUIRE(handler.handle(patch).result_int() == 200);
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; ++i) {
+    boost::beast::flat_buffer buf;
+    boost::beast::get_lowest_layer(*admin).expires_after(std::chrono::seconds(5));
+    admin->read(buf);
+    auto v = boost::json::parse(boost::beast::buffers_to_string(buf.data()));
+    if (v.at("type") != "alert") continue;
+    CHECK(v.at("change") == "triage");
+    CHECK(v.at("alert").at("id").as_string() == wid);
+    CHECK(v.at("alert").at("triage").at("status") == "acknowledged");
+    seen = true;
+  }
+  CHECK(seen);
   // Without credentials the upgrade is refused.
   net::io_context ioc;
   boost::beast::websocket::stream<boost::beast::tcp_stream> anon(ioc);
