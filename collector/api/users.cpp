@@ -142,7 +142,37 @@ Status UserDirectory::delete_user(const std::string& name) {
   std::lock_guard lock(mu_);
   for (auto it = sessions_.begin(); it != sessions_.end();)
     it = it->second.user == name ? sessions_.erase(it) : std::next(it);
+  // Stored sessions of the user (also those not cached since a restart).
+  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(rocksdb::ReadOptions(), store_.family("sessions")));
+  rocksdb::WriteBatch wb;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    boost::system::error_code ec;
+    auto v = json::parse(it->value().ToString(), ec);
+    const json::value* user = !ec && v.is_object() ? v.as_object().if_contains("user") : nullptr;
+    if (!user || !user->is_string() || user->as_string() == name)
+      wb.Delete(store_.family("sessions"), it->key());
+  }
+  if (!it->status().ok()) return db_err("reading sessions", it->status());
+  st = store_.db()->Write(wo, &wb);
+  if (!st.ok()) return db_err("ending the sessions of " + name, st);
   return {};
+}
+
+void UserDirectory::persist_session(const Session& s) {
+  json::object o{{"csrf", s.csrf}, {"user", s.user}, {"last_used_us", s.last_used_us}};
+  rocksdb::WriteOptions wo;
+  wo.sync = store_.sync();
+  // A session that cannot be stored still works until the collector restarts.
+  (void)store_.db()->Put(wo, store_.family("sessions"), sha256_hex(s.id), json::serialize(o));
+  persisted_use_[s.id] = s.last_used_us;
+}
+
+void UserDirectory::forget_session(const std::string& id) {
+  sessions_.erase(id);
+  persisted_use_.erase(id);
+  rocksdb::WriteOptions wo;
+  wo.sync = store_.sync();
+  (void)store_.db()->Delete(wo, store_.family("sessions"), sha256_hex(id));
 }
 
 Result<Principal> UserDirectory::principal_of(const std::string& name) {
@@ -177,12 +207,23 @@ Result<Session> UserDirectory::login(const std::string& name, const std::string&
   if (!id || !csrf) return make_error(ErrorCode::internal, "random source failed");
   Session s{*id, *csrf, name, now};
   sessions_[s.id] = s;
+  persist_session(s);
+  // Stored sessions idle past the limit are deleted here (logins are rare; requests are not).
+  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(rocksdb::ReadOptions(), store_.family("sessions")));
+  rocksdb::WriteBatch stale;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    boost::system::error_code ec;
+    auto v = json::parse(it->value().ToString(), ec);
+    const json::value* used = !ec && v.is_object() ? v.as_object().if_contains("last_used_us") : nullptr;
+    if (!used || !used->is_int64() || now - used->as_int64() > opt_.session_idle_us) stale.Delete(store_.family("sessions"), it->key());
+  }
+  if (stale.Count() > 0) (void)store_.db()->Write(rocksdb::WriteOptions(), &stale);
   return s;
 }
 
 void UserDirectory::logout(const std::string& session_id) {
   std::lock_guard lock(mu_);
-  sessions_.erase(session_id);
+  forget_session(session_id);
 }
 
 Result<std::pair<Principal, Session>> UserDirectory::check_session(const std::string& session_id) {
@@ -190,13 +231,32 @@ Result<std::pair<Principal, Session>> UserDirectory::check_session(const std::st
   {
     std::lock_guard lock(mu_);
     auto it = sessions_.find(session_id);
-    if (it == sessions_.end()) return make_error(ErrorCode::unauthorized, "no such session (log in again)");
+    if (it == sessions_.end()) {
+      // Not cached: a session from before a restart of the collector?
+      std::string v;
+      auto st = store_.db()->Get(rocksdb::ReadOptions(), store_.family("sessions"), sha256_hex(session_id), &v);
+      if (!st.ok()) return make_error(ErrorCode::unauthorized, "no such session (log in again)");
+      boost::system::error_code ec;
+      auto j = json::parse(v, ec);
+      const json::object* o = !ec && j.is_object() ? &j.as_object() : nullptr;
+      const json::value* csrf = o ? o->if_contains("csrf") : nullptr;
+      const json::value* user = o ? o->if_contains("user") : nullptr;
+      const json::value* used = o ? o->if_contains("last_used_us") : nullptr;
+      if (!csrf || !csrf->is_string() || !user || !user->is_string() || !used || !used->is_int64()) {
+        forget_session(session_id);
+        return make_error(ErrorCode::unauthorized, "no such session (log in again)");
+      }
+      Session loaded{session_id, std::string(csrf->as_string()), std::string(user->as_string()), used->as_int64()};
+      persisted_use_[session_id] = loaded.last_used_us;
+      it = sessions_.emplace(session_id, std::move(loaded)).first;
+    }
     const int64_t now = now_();
     if (now - it->second.last_used_us > opt_.session_idle_us) {
-      sessions_.erase(it);
+      forget_session(session_id);
       return make_error(ErrorCode::unauthorized, "session expired (log in again)");
     }
     it->second.last_used_us = now;
+    if (now - persisted_use_[session_id] > 60'000'000) persist_session(it->second);
     s = it->second;
   }
   auto p = principal_of(s.user);

@@ -1,7 +1,8 @@
 // People: users with a role and an agency scope, Argon2id passwords (libargon2), API tokens
 // for scripts, browser sessions with a CSRF token, and a login rate limit. Users and tokens
-// are kept in the store's "users" / "tokens" column families; sessions live in memory (a
-// restart logs browsers out). Every change is for the caller to audit (ApiHandler does).
+// are kept in the store's "users" / "tokens" column families; sessions in "sessions" (keyed by
+// the SHA-256 of the cookie value), so a restart of the collector logs nobody out; the
+// last-use time is written at most once a minute per session. Every change is for the caller to audit (ApiHandler does).
 #pragma once
 
 #include <functional>
@@ -84,8 +85,11 @@ class UserDirectory {
   Clock now_;
   UserOptions opt_;
   std::mutex mu_;
-  std::map<std::string, Session> sessions_;
+  std::map<std::string, Session> sessions_;              // cache of the store's "sessions" family
+  std::map<std::string, int64_t> persisted_use_;         // session id -> last_used_us last written
   std::map<std::string, std::vector<int64_t>> failures_;  // user name -> failure times
+  void persist_session(const Session& s);                // under mu_
+  void forget_session(const std::string& id);            // under mu_
 };
 
 // Authenticates, in order: "Authorization: Bearer <t>" against the static tokens (the

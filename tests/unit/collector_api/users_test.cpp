@@ -3,6 +3,8 @@
 #include "api_fixture.hpp"
 #include "collector/api/users.hpp"
 
+#include <rocksdb/db.h>
+
 using namespace halong;
 using namespace halong::collector;
 using namespace halong::collector::test;
@@ -158,4 +160,56 @@ TEST_CASE("API tokens work for scripts until revoked and carry their user's role
   CHECK(f.req(http::verb::get, "/api/v1/alerts", "", bearer).result() == http::status::unauthorized);
   CHECK(f.req(http::verb::get, "/api/v1/alerts", "", {{"Authorization", "Bearer hlt_" + std::string(64, 'f')}}).result() ==
         http::status::unauthorized);
+}
+
+TEST_CASE("a session survives a restart of the collector; logout, idle time and user deletion end it there too",
+          "[collector][api][users]") {
+  PeopleFixture f;
+  auto [cookie, csrf] = f.login("lan", "correct horse battery");
+  const std::string sid = cookie.substr(cookie.find('=') + 1);
+  // A new directory and handler on the same store: what a restarted collector has.
+  auto restarted = [&] {
+    api::UserOptions uo;
+    uo.argon2_m_cost_kib = 256;
+    uo.argon2_t_cost = 1;
+    f.users = std::make_unique<api::UserDirectory>(*f.store, [&f] { return f.now; }, uo);
+    f.dauth = std::make_unique<api::DirectoryAuthenticator>(*f.users, f.auth);
+    api::ApiOptions ao;
+    ao.now_us = [&f] { return f.now; };
+    ao.users = f.users.get();
+    f.web = std::make_unique<api::ApiHandler>(*f.store, *f.dauth, f.audit.get(), ao);
+  };
+  restarted();
+  auto who = f.req(http::verb::get, "/api/v1/whoami", "", {{"Cookie", cookie}});
+  REQUIRE(who.result() == http::status::ok);
+  CHECK(ApiFixture::body(who).at("user") == "lan");
+  // The CSRF token came back with it: a change without it is still refused.
+  CHECK(f.req(http::verb::post, "/api/v1/logout", "", {{"Cookie", cookie}}).result() == http::status::forbidden);
+  // Logout deletes the stored session: it does not come back after another restart.
+  CHECK(f.req(http::verb::post, "/api/v1/logout", "", {{"Cookie", cookie}, {"X-CSRF-Token", csrf}}).result() ==
+        http::status::ok);
+  restarted();
+  CHECK(f.req(http::verb::get, "/api/v1/whoami", "", {{"Cookie", cookie}}).result() == http::status::unauthorized);
+
+  // Idle past the limit across a restart: expired.
+  auto [c2, csrf2] = f.login("lan", "correct horse battery");
+  f.now += 9LL * 3600 * 1000000;
+  restarted();
+  CHECK(f.req(http::verb::get, "/api/v1/whoami", "", {{"Cookie", c2}}).result() == http::status::unauthorized);
+
+  // Deleting the user ends its stored sessions.
+  auto [c3, csrf3] = f.login("lan", "correct horse battery");
+  restarted();
+  REQUIRE(f.users->delete_user("lan").ok());
+  CHECK(f.req(http::verb::get, "/api/v1/whoami", "", {{"Cookie", c3}}).result() == http::status::unauthorized);
+  // ...in the store too: kiem's session is the only one left.
+  auto [c4, csrf4] = f.login("kiem", "auditor password 1");
+  size_t stored = 0;
+  std::unique_ptr<rocksdb::Iterator> it(f.store->db()->NewIterator(rocksdb::ReadOptions(), f.store->family("sessions")));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ++stored;
+    CHECK(it->value().ToString().find("\"kiem\"") != std::string::npos);
+    CHECK(it->key().ToString().find(sid) == std::string::npos);  // keyed by a hash, never the cookie value
+  }
+  CHECK(stored == 1);
 }
