@@ -17,7 +17,7 @@ DEB_PACKAGES = build-essential cmake pkg-config ccache git \
   libpcap-dev libhyperscan-dev libboost1.81-all-dev libssl-dev librocksdb-dev \
   libspdlog-dev catch2 libyaml-cpp-dev libcli11-dev libpcre2-dev libargon2-dev \
   libsystemd-dev libbenchmark-dev curl openssl iproute2 ripgrep python3 \
-  systemd-journal-remote
+  systemd-journal-remote chromium
 
 .PHONY: all deps build test demo bench fuzz package clean distclean
 

@@ -315,7 +315,7 @@
     h('td', { class: 'nowrap' }, ag.id || ''),
     h('td', { class: 'nowrap opt' }, ag.agency || ''),
     h('td', { class: 'mono' }, src),
-    h('td', { class: 'mono ellipsis', title: dst }, dst),
+    h('td', { class: 'mono ellipsis opt', title: dst }, dst),
     h('td', { class: 'opt' }, a.proto || a.source || ''),
     h('td', null, statusBadge(tr.status)),
     h('td', null, tr.assignee || ''),
