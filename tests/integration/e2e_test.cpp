@@ -50,6 +50,21 @@ int64_t jint(const json::object& o, const char* k) {
   return it != o.end() ? it->value().to_number<int64_t>() : -1;
 }
 
+// A pushed ruleset reaches a running agent asynchronously: appends a line with `keyword` to
+// the tailed log every 100 ms until an alert is stored (at most 15 s); the number stored.
+size_t append_until_alert(CollectorProcess& c, const fs::path& log, const std::string& keyword) {
+  size_t got = 0;
+  for (int i = 0; i < 150 && got == 0; ++i) {
+    {
+      std::ofstream out(log, std::ios::app);
+      out << "line " << i << " " << keyword << "\n";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    got = c.alerts().size();
+  }
+  return got;
+}
+
 }  // namespace
 
 TEST_CASE("an ET Open rule alert on a corpus pcap reaches the API and survives a collector restart",
@@ -446,16 +461,7 @@ TEST_CASE("a ruleset pushed from the collector reaches a running agent; a broken
   auto good = run({collector_binary(), "rules", "push", data, (tmp / "push").string()}, tmp.path());
   INFO("push: " << good.out << good.err);
   REQUIRE(good.code == 0);
-  size_t got = 0;
-  for (int i = 0; i < 150 && got == 0; ++i) {
-    {
-      std::ofstream out(tmp / "app.log", std::ios::app);
-      out << "line " << i << " CANARY-pushed-5\n";
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    got = collector.alerts().size();
-  }
-  REQUIRE(got >= 1);
+  REQUIRE(append_until_alert(collector, tmp / "app.log", "CANARY-pushed-5") >= 1);
   REQUIRE(jstr(collector.alerts().front().at("alert").as_object(), "signature") == "pushed canary");
   agent.kill(SIGTERM);
   REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
@@ -527,16 +533,7 @@ TEST_CASE("rules pushed through the API: refused whole with a report, run by the
   REQUIRE(good.status == 201);
   const std::string v1 = jstr(json::parse(good.body).as_object(), "version");
   REQUIRE_FALSE(v1.empty());
-  size_t got = 0;
-  for (int i = 0; i < 150 && got == 0; ++i) {
-    {
-      std::ofstream out(tmp / "app.log", std::ios::app);
-      out << "line " << i << " CANARY-api-1\n";
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    got = collector.alerts().size();
-  }
-  REQUIRE(got >= 1);
+  REQUIRE(append_until_alert(collector, tmp / "app.log", "CANARY-api-1") >= 1);
   REQUIRE(jstr(collector.alerts().front().at("alert").as_object(), "signature") == "pushed canary 1");
   json::object entry;
   for (int i = 0; i < 100 && jstr(entry, "ruleset_version") != v1; ++i) {
