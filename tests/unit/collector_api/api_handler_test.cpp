@@ -310,3 +310,69 @@ TEST_CASE("the router's routes and the OpenAPI document list the same paths", "[
   CHECK(served.result() == http::status::ok);
   CHECK(served.body().find("openapi: 3") != std::string::npos);
 }
+
+TEST_CASE("rulesets: only admins push; file names are checked before validation; a refused ruleset "
+          "returns its report and is not audited; an accepted one is",
+          "[collector][api][rulesets]") {
+  ApiFixture f(0);
+  std::vector<api::RuleFileList> calls;
+  bool accept = true;
+  api::ApiOptions ao;
+  ao.now_us = [&f] { return f.now; };
+  ao.rulesets = [] { return boost::json::object{{"current", nullptr}, {"versions", boost::json::array{}}}; };
+  ao.push_ruleset = [&](const api::RuleFileList& files) -> Result<api::RulesetPushOutcome> {
+    calls.push_back(files);
+    api::RulesetPushOutcome o;
+    o.accepted = accept;
+    o.report = accept ? "local.rules: 1 loaded\n" : "local.rules:3: unknown keyword 'contnet'\n";
+    o.loaded = accept ? 1 : 0;
+    o.errors = accept ? 0 : 1;
+    if (accept) o.version = "1795450123-3fa2c01b9e4d";
+    return o;
+  };
+  api::ApiHandler h(*f.store, f.auth, f.audit.get(), ao);
+  auto call = [&](const std::string& token, const std::string& method, const std::string& body) {
+    api::Request req{http::string_to_verb(method), "/api/v1/rulesets", 11};
+    req.set(http::field::authorization, "Bearer " + token);
+    if (!body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+    }
+    return h.handle(req);
+  };
+  const std::string one = R"j({"files":[{"name":"local.rules","content":"alert tcp any any -> any any (sid:1;)"}]})j";
+
+  CHECK(call(kAnalyst, "GET", "").result() == http::status::ok);
+  CHECK(call(kAuditor, "GET", "").result() == http::status::ok);
+  CHECK(call(kAnalyst, "POST", one).result() == http::status::forbidden);
+  CHECK(call(kAuditor, "POST", one).result() == http::status::forbidden);
+  for (const char* bad : {R"({"files":[]})", R"({"files":[{"name":"../local.rules","content":"x"}]})",
+                          R"({"files":[{"name":"local.txt","content":"x"}]})", R"({"files":[{"name":".rules","content":"x"}]})",
+                          R"({"files":[{"name":"a.rules","content":"x"},{"name":"a.rules","content":"y"}]})",
+                          R"({"files":[{"name":"a.rules"}]})", R"([1,2])"}) {
+    INFO(bad);
+    CHECK(call(kAdmin, "POST", bad).result() == http::status::bad_request);
+  }
+  CHECK(calls.empty());
+
+  accept = false;
+  auto refused = call(kAdmin, "POST", one);
+  REQUIRE(refused.result() == http::status::bad_request);
+  auto re = ApiFixture::body(refused).at("error");
+  CHECK(re.at("code") == "parse_error");
+  CHECK(std::string(re.at("report").as_string()).find("local.rules:3") != std::string::npos);
+  CHECK(f.audit->list({})->empty());
+
+  accept = true;
+  auto ok = call(kAdmin, "POST", one);
+  REQUIRE(ok.result() == http::status::created);
+  CHECK(ApiFixture::body(ok).at("version") == "1795450123-3fa2c01b9e4d");
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].at(0).first == "local.rules");
+  auto log = f.audit->list({});
+  REQUIRE(log->size() == 1);
+  CHECK(log->at(0).action == "ruleset.push");
+  CHECK(log->at(0).actor == "root");
+  CHECK(log->at(0).target == "1795450123-3fa2c01b9e4d");
+}
