@@ -4,7 +4,9 @@
 #include <time.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
+#include <map>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -147,6 +149,40 @@ void capture_loop(const AgentConfig& c, net::LiveSource& src, LiveRules& live, A
   }
 }
 
+// Read offsets are saved after the alerts of the lines read are spooled, with the spool's
+// last seq at that moment. A kill between the two makes the agent read those lines again
+// on restart. The alerts they raised are in the spool after that seq and name their line
+// (log.path, log.offset): returns, per file, the last line whose alerts are already
+// spooled, so that it and the lines before it are not detected a second time.
+std::map<std::string, uint64_t> lines_already_spooled(const Spool& spool, const std::string& saved_seq) {
+  std::map<std::string, uint64_t> out;
+  uint64_t s = 0;
+  if (saved_seq.empty() || std::from_chars(saved_seq.data(), saved_seq.data() + saved_seq.size(), s).ec != std::errc{})
+    return out;
+  if (spool.last_seq() <= s) return out;
+  auto recs = spool.read(s + 1, 1'000'000, size_t{256} << 20);
+  if (!recs) {
+    spdlog::warn("log inputs: cannot read the spool after seq {} ({}); lines read again after a crash may alert twice", s,
+                 recs.error().message);
+    return out;
+  }
+  if (recs->empty() || recs->front().seq != s + 1)
+    spdlog::warn("log inputs: alerts after seq {} already left the spool; lines read again after a crash may alert twice", s);
+  for (const auto& r : *recs) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.json, ec);
+    const auto* lg = !ec && v.is_object() ? v.as_object().if_contains("log") : nullptr;
+    const auto* path = lg && lg->is_object() ? lg->as_object().if_contains("path") : nullptr;
+    const auto* off = lg && lg->is_object() ? lg->as_object().if_contains("offset") : nullptr;
+    if (!path || !path->is_string() || !off || !off->is_number()) continue;
+    uint64_t o = off->to_number<uint64_t>(ec);
+    if (ec) continue;
+    auto& m = out[std::string(path->as_string())];
+    m = std::max(m, o);
+  }
+  return out;
+}
+
 void log_loop(const AgentConfig& c, LiveRules& live, Uplink& up, AlertSink& sink,
               Counters& n, std::atomic<bool>& stop) {
   std::vector<logs::LogInputConfig> inputs;
@@ -166,9 +202,17 @@ void log_loop(const AgentConfig& c, LiveRules& live, Uplink& up, AlertSink& sink
     return;
   }
   LogFollower det(c, live, sink, pick_logs);
+  auto already = lines_already_spooled(up.spool(), (*li)->restored_app_state());
+  if (!already.empty()) spdlog::info("log inputs: skipping lines of {} file(s) whose alerts were spooled before a stop", already.size());
   while (!stop.load(std::memory_order_relaxed)) {
     size_t got = (*li)->poll([&](const halong::logs::LogEvent& ev) {
       n.lines.fetch_add(1, std::memory_order_relaxed);
+      if (!already.empty()) {
+        if (auto it = already.find(std::string(ev.path)); it != already.end()) {
+          if (ev.offset <= it->second) return;  // its alerts are in the spool already
+          already.erase(it);                    // past them: this file is read as usual again
+        }
+      }
       if (auto* d = det.get()) d->on_event(ev);
     });
     // The alerts of every line handled so far are in the spool: now the offsets may move.

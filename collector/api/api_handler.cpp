@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 #include <boost/beast/http/field.hpp>
@@ -16,6 +17,7 @@
 
 #include "collector/api/errors.hpp"
 #include "collector/api/query_parser.hpp"
+#include "collector/api/report.hpp"
 #include "collector/api/users.hpp"
 #include "collector/store/alert_bus.hpp"
 #include "collector/store/audit_log.hpp"
@@ -54,6 +56,7 @@ const std::vector<Route>& ApiHandler::routes() {
       {"GET", "/api/v1/audit/verify", true},
       {"GET", "/api/v1/agents", true},
       {"GET", "/api/v1/agents/{id}", true},
+      {"GET", "/api/v1/reports/monthly", true},
       {"GET", "/api/v1/rulesets", true},
       {"POST", "/api/v1/rulesets", true},
   };
@@ -546,6 +549,38 @@ struct ApiHandler::Impl {
                    http::status::created);
   }
 
+  // The monthly compliance report (report.hpp); month=YYYY-MM (default: the current month),
+  // agency= optional. Admins and auditors (it reads the audit trail), within their agencies.
+  Response monthly(const Request& req, const Principal& p) {
+    if (p.role == Role::analyst)
+      return error_response(req, make_error(ErrorCode::forbidden, "reports are for admins and auditors"));
+    auto u = boost::urls::parse_origin_form(req.target());
+    if (!u) return error_response(req, make_error(ErrorCode::invalid_argument, "malformed request target"));
+    ReportRequest rr;
+    const int64_t now = opt.now_us();
+    {
+      std::string cur = format_timestamp(now).substr(0, 7);
+      auto ym = parse_month(cur);
+      if (ym) std::tie(rr.year, rr.month) = *ym;
+    }
+    for (auto param : u->params()) {
+      std::string k(param.key), v(param.value);
+      if (k == "month") {
+        auto ym = parse_month(v);
+        if (!ym) return error_response(req, ym.error());
+        std::tie(rr.year, rr.month) = *ym;
+      } else if (k == "agency") {
+        rr.agency = v;
+      } else {
+        return error_response(req, make_error(ErrorCode::invalid_argument, "query parameter '" + k + "': unknown parameter"));
+      }
+    }
+    json::array agents = opt.agents ? opt.agents() : json::array{};
+    auto r = monthly_report(store, audit, p, rr, agents, now);
+    if (!r) return error_response(req, r.error());
+    return ok_json(req, *r);
+  }
+
   Response dispatch(const Request& req, std::string& route_name) {
     if (web::is_web_path(req.target())) {  // the web page (collector/web): static assets, no data, no auth
       route_name = "web";
@@ -595,7 +630,12 @@ struct ApiHandler::Impl {
     }
     route_name = match->method + " " + match->pattern;
     const std::string& pat = match->pattern;
-    if (pat == "/healthz") return ok_json(req, json::object{{"status", "ok"}});
+    if (pat == "/healthz") {
+      json::object o{{"status", "ok"}};
+      if (opt.health)
+        for (auto& [k, v] : opt.health()) o[k] = v;
+      return ok_json(req, o);
+    }
     if (pat == "/api/v1/openapi.yaml") {
       if (opt.openapi_yaml.empty()) return error_response(req, make_error(ErrorCode::not_found, "OpenAPI document not installed"));
       Response res{http::status::ok, req.version()};
@@ -639,6 +679,7 @@ struct ApiHandler::Impl {
       return error_response(req, make_error(ErrorCode::invalid_argument, "/api/v1/stream is a WebSocket: send an Upgrade request"));
     if (pat == "/api/v1/audit/verify") return audit_verify(req, *p);
     if (pat == "/api/v1/rulesets") return rulesets_route(req, *p, method);
+    if (pat == "/api/v1/reports/monthly") return monthly(req, *p);
     if (pat == "/api/v1/agents" || pat == "/api/v1/agents/{id}") {
       if (!opt.agents) return error_response(req, make_error(ErrorCode::unavailable, "agent health is not configured"));
       json::array visible;

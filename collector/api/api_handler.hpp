@@ -39,6 +39,9 @@ struct ApiOptions {
   std::function<int64_t()> now_us;  // injected clock; default: system clock
   std::string openapi_yaml;         // served at /api/v1/openapi.yaml (empty: 404)
   size_t bulk_max = 10000;          // most alerts one bulk update may change
+  // What /healthz adds to {"status":"ok"} (the gateway's ingest state...); it may set
+  // "status" to "degraded". Called per request; empty function: just {"status":"ok"}.
+  std::function<boost::json::object()> health;
   // Extra lines appended to /metrics (gateway counters...), called per scrape.
   std::function<std::string()> extra_metrics;
   // The agents the collector knows, with their health (collector/app wires the gateway's

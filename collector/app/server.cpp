@@ -219,6 +219,41 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
     push_current_ruleset(*raw);
     return out;
   };
+  // The gateway's counters on /metrics, and its ingest state on /healthz (a collector whose
+  // store refuses writes, e.g. out of disk, says so there: status "degraded").
+  aopt.extra_metrics = [raw = impl.get()]() {
+    std::string m;
+    if (!raw->gateway) return m;
+    const auto s = raw->gateway->stats();
+    auto put = [&](const char* name, const char* type, const char* help, uint64_t v) {
+      m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+    };
+    put("halong_gateway_ingest_stalled", "gauge", "1 while the store refuses writes (disk full...)", s.ingest_stalled ? 1 : 0);
+    put("halong_gateway_connections_active", "gauge", "agent connections open", s.connections_active);
+    put("halong_gateway_connections_total", "counter", "agent connections accepted", s.connections_accepted);
+    put("halong_gateway_tls_failures_total", "counter", "TLS handshakes refused", s.tls_failures);
+    put("halong_gateway_auth_failures_total", "counter", "agents refused (token, revoked, superseded)", s.auth_failures);
+    put("halong_gateway_protocol_errors_total", "counter", "garbage, truncated, oversized or unexpected frames", s.protocol_errors);
+    put("halong_gateway_enrollments_total", "counter", "agents enrolled", s.enrollments);
+    put("halong_gateway_batches_stored_total", "counter", "agent batches stored", s.batches_stored);
+    put("halong_gateway_store_writes_total", "counter", "store writes (several batches may share one)", s.store_writes);
+    put("halong_gateway_alerts_stored_total", "counter", "alerts stored from agents", s.alerts_stored);
+    put("halong_gateway_alerts_duplicate_total", "counter", "alerts received again and ignored", s.alerts_duplicate);
+    put("halong_gateway_store_errors_total", "counter", "store writes that failed", s.store_errors);
+    return m;
+  };
+  aopt.health = [raw = impl.get()]() {
+    boost::json::object o;
+    if (!raw->gateway) return o;
+    const auto s = raw->gateway->stats();
+    o["ingest"] = s.ingest_stalled ? "stalled" : "ok";
+    if (s.ingest_stalled) {
+      o["status"] = "degraded";
+      o["reason"] = s.last_store_error;
+    }
+    return o;
+  };
   impl->dir_auth = std::make_unique<api::DirectoryAuthenticator>(*impl->users, impl->auth);
   impl->handler = std::make_unique<api::ApiHandler>(*impl->publishing, *impl->dir_auth, impl->audit.get(), aopt);
 

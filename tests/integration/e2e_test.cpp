@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/logs/tail_state.hpp"
 #include "tests/integration/harness.hpp"
 
 using namespace halong::testing;
@@ -592,6 +593,61 @@ TEST_CASE("rules pushed through the API: refused whole with a report, run by the
   auto verdict = json::parse(http_get(port, "/api/v1/audit/verify", token).body).as_object();
   REQUIRE(verdict.at("ok").as_bool());
 
+  agent.kill(SIGTERM);
+  REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
+}
+
+TEST_CASE("an agent stopped after spooling alerts but before saving its read offsets does not raise them again",
+          "[e2e][run][exactly-once]") {
+  TempDir tmp;
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  write_file(tmp / "kw.yml", "title: once canary\nid: 3c2b1a00-0000-4000-8000-0000000000fc\nlogsource:\n  product: linux\n"
+                             "detection:\n  keywords: ['CANARY-once']\n  condition: keywords\nlevel: high\n");
+  write_file(tmp / "agent.yaml", agent_config(collector, tmp.path()) + "rules:\n  logs: [" + (tmp / "kw.yml").string() +
+                                     "]\nlogs:\n  - paths: [" + (tmp / "app.log").string() + "]\n    format: raw\n");
+  auto append = [&](int from, int to) {
+    std::ofstream out(tmp / "app.log", std::ios::app);
+    for (int i = from; i < to; ++i) out << "line " << i << (i % 3 == 0 ? " CANARY-once" : " quiet") << "\n";
+  };
+  auto count = [&] { return collector.alerts().size(); };
+  auto wait_count = [&](size_t want) {
+    for (int i = 0; i < 200 && count() < want; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return count();
+  };
+  append(0, 30);  // lines 0, 3, ... 27 match: 10 alerts
+  {
+    Process agent;
+    agent.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent1.out", tmp / "agent1.err");
+    INFO("agent: " << read_file(tmp / "agent1.err"));
+    REQUIRE(wait_count(10) == 10);
+    agent.kill(SIGTERM);
+    REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
+  }
+  // What a kill -9 between "alerts spooled" and "offsets saved" leaves: the saved read
+  // offsets and spool seq from before those lines (here: from before any line).
+  const std::string state_file = (tmp / "agent" / "logs" / "tail.state").string();
+  auto st = halong::agent::logs::load_tail_state(state_file);
+  REQUIRE(st.ok());
+  REQUIRE(st->has_value());
+  auto rewound = **st;
+  REQUIRE_FALSE(rewound.files.empty());
+  for (auto& f : rewound.files) f.offset = 0;
+  rewound.app_state = "0";
+  REQUIRE(halong::agent::logs::save_tail_state(state_file, rewound, true).ok());
+
+  append(30, 45);  // 5 more matching lines
+  Process agent;
+  agent.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent2.out", tmp / "agent2.err");
+  INFO("agent: " << read_file(tmp / "agent2.err"));
+  REQUIRE(wait_count(15) >= 15);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // anything raised twice would have arrived by now
+  auto all = collector.alerts();
+  std::set<int64_t> offsets;
+  for (const auto& a : all) offsets.insert(jint(a.at("log").as_object(), "offset"));
+  CHECK(offsets.size() == all.size());  // no line twice
+  REQUIRE(all.size() == 15);
+  REQUIRE_THAT(read_file(tmp / "agent2.err"), Catch::Contains("skipping lines"));
   agent.kill(SIGTERM);
   REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
 }

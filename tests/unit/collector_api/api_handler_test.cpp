@@ -376,3 +376,93 @@ TEST_CASE("rulesets: only admins push; file names are checked before validation;
   CHECK(log->at(0).actor == "root");
   CHECK(log->at(0).target == "1795450123-3fa2c01b9e4d");
 }
+
+TEST_CASE("the monthly report gives per agency what was detected, how fast it was handled (from the audit trail, "
+          "directly or through an incident) and the verified audit chain",
+          "[collector][api][report]") {
+  ApiFixture f(200);  // November 2025
+  auto patch = [&](const std::string& target, int64_t at_us, const std::string& body) {
+    f.now = at_us;
+    auto r = f.call(http::verb::patch, target, kAdmin, body);
+    REQUIRE(r.result() == http::status::ok);
+  };
+  std::vector<const Alert*> tttt, yte;
+  for (const auto& a : f.alerts) (a.agent.agency == "so-tttt" ? tttt : yte).push_back(&a);
+  REQUIRE(tttt.size() > 5);
+  REQUIRE(yte.size() > 5);
+  const int64_t s = 1'000'000;
+  std::map<std::string, std::vector<int64_t>> first, closed;  // agency -> delays (µs), expected
+
+  // so-tttt: three alerts acted on directly, at known delays; three closed.
+  const int64_t t0 = kBase + 3600 * s;  // after every fixture alert
+  patch("/api/v1/alerts/" + tttt[0]->id, t0, R"({"status":"acknowledged"})");
+  patch("/api/v1/alerts/" + tttt[1]->id, t0 + 10 * s, R"({"status":"false_positive"})");
+  patch("/api/v1/alerts/" + tttt[2]->id, t0 + 20 * s, R"({"assignee":"lan"})");
+  patch("/api/v1/alerts/" + tttt[0]->id, t0 + 30 * s, R"({"status":"resolved"})");
+  patch("/api/v1/alerts/" + tttt[2]->id, t0 + 40 * s, R"({"status":"resolved"})");
+  first["so-tttt"] = {t0 - tttt[0]->timestamp_us, t0 + 10 * s - tttt[1]->timestamp_us, t0 + 20 * s - tttt[2]->timestamp_us};
+  closed["so-tttt"] = {t0 + 30 * s - tttt[0]->timestamp_us, t0 + 10 * s - tttt[1]->timestamp_us,
+                       t0 + 40 * s - tttt[2]->timestamp_us};
+
+  // so-yte: one incident closed as a whole: each of its alerts counts from its own time.
+  auto one = ApiFixture::body(f.call(http::verb::get, "/api/v1/alerts/" + yte[0]->id));
+  const uint64_t inc = one.at("triage").at("incident").to_number<uint64_t>();
+  REQUIRE(inc != 0);
+  patch("/api/v1/incidents/" + std::to_string(inc), t0 + 50 * s, R"({"status":"resolved"})");
+  for (const auto& a : f.alerts) {
+    auto t = f.store->get_triage(a.id);
+    REQUIRE(t.ok());
+    if (t->incident != inc) continue;
+    first[a.agent.agency].push_back(t0 + 50 * s - a.timestamp_us);
+    closed[a.agent.agency].push_back(t0 + 50 * s - a.timestamp_us);
+  }
+  // The same quantiles as the report (nearest rank on the sorted delays), in seconds.
+  auto q = [](std::vector<int64_t> v, double p) {
+    std::sort(v.begin(), v.end());
+    return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))]) / 1e6;
+  };
+
+  f.now = t0 + 3600 * s;
+  auto r = f.call(http::verb::get, "/api/v1/reports/monthly?month=2025-11", kAuditor);
+  REQUIRE(r.result() == http::status::ok);
+  auto rep = ApiFixture::body(r).as_object();
+  CHECK(rep.at("month") == "2025-11");
+  const auto& ags = rep.at("agencies").as_array();
+  REQUIRE(ags.size() == 2);
+  for (const auto& av : ags) {
+    const auto& a = av.as_object();
+    const std::string agency(a.at("agency").as_string());
+    INFO(agency);
+    size_t total = 0;
+    std::map<std::string, uint64_t> sev;
+    for (const auto& x : f.alerts)
+      if (x.agent.agency == agency) {
+        ++total;
+        ++sev[std::to_string(x.alert.severity)];
+      }
+    CHECK(a.at("detected").at("total").to_number<size_t>() == total);
+    for (const auto& [k, n] : sev) CHECK(a.at("detected").at("by_severity").at(k).to_number<uint64_t>() == n);
+    const auto& h = a.at("handling").as_object();
+    CHECK(h.at("alerts_examined").to_number<size_t>() == total);
+    CHECK(h.at("acted_on").to_number<size_t>() == first[agency].size());
+    CHECK(h.at("never_acted_on").to_number<size_t>() == total - first[agency].size());
+    CHECK(h.at("closed").to_number<size_t>() == closed[agency].size());
+    CHECK(h.at("time_to_first_action").at("median_s").to_number<double>() == Approx(q(first[agency], 0.5)));
+    CHECK(h.at("time_to_first_action").at("p90_s").to_number<double>() == Approx(q(first[agency], 0.9)));
+    CHECK(h.at("time_to_close").at("median_s").to_number<double>() == Approx(q(closed[agency], 0.5)));
+  }
+  auto head = f.audit->list({});
+  REQUIRE(head.ok());
+  REQUIRE_FALSE(head->empty());
+  CHECK(rep.at("audit_chain").at("ok").as_bool());
+  CHECK(rep.at("audit_chain").at("head_hash").as_string() == head->front().hash);
+
+  // One agency; another month is empty; analysts and bad months are refused.
+  auto only = ApiFixture::body(f.call(http::verb::get, "/api/v1/reports/monthly?month=2025-11&agency=so-yte", kAdmin));
+  REQUIRE(only.at("agencies").as_array().size() == 1);
+  auto oct = ApiFixture::body(f.call(http::verb::get, "/api/v1/reports/monthly?month=2025-10", kAdmin));
+  CHECK(oct.at("agencies").as_array().empty());
+  CHECK(f.call(http::verb::get, "/api/v1/reports/monthly?month=2025-11", kAnalyst).result() == http::status::forbidden);
+  CHECK(f.call(http::verb::get, "/api/v1/reports/monthly?month=2025-13", kAdmin).result() == http::status::bad_request);
+  CHECK(f.call(http::verb::get, "/api/v1/reports/monthly?month=2025-11&x=1", kAdmin).result() == http::status::bad_request);
+}

@@ -1,7 +1,9 @@
 // Test-only agent simulator for the fault tests: N agents in one process, each with its own
 // spool and id, each raising COUNT deterministic alerts in total (across restarts: it
 // continues after the spool's last seq, the way a log tailer resumes from its offset).
-//   halong_test_agent PORT FINGERPRINT TOKEN WORK_DIR AGENTS COUNT [FSYNC always|never] [RATE_PER_AGENT]
+//   halong_test_agent PORT FINGERPRINT TOKEN WORK_DIR AGENTS COUNT [FSYNC always|never] [RATE_PER_AGENT] [BATCH]
+// Alert k of agent sim-<i> carries the signature "simulated <k>", so a test can check through
+// the collector's API that each alert is stored under its own sequence number.
 // Exits 0 once every alert is acked, prints "DONE <acked>"; 1 on error (message on stderr).
 #include <cstdio>
 #include <cstdlib>
@@ -17,7 +19,7 @@ using namespace halong;
 
 int main(int argc, char** argv) {
   if (argc < 7) {
-    std::fprintf(stderr, "usage: %s PORT FINGERPRINT TOKEN WORK_DIR AGENTS COUNT [FSYNC] [RATE]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT FINGERPRINT TOKEN WORK_DIR AGENTS COUNT [FSYNC] [RATE] [BATCH]\n", argv[0]);
     return 2;
   }
   spdlog::set_level(spdlog::level::err);
@@ -27,6 +29,7 @@ int main(int argc, char** argv) {
   uint64_t count = std::strtoull(argv[6], nullptr, 10);
   bool fsync_always = argc > 7 && std::string(argv[7]) == "always";
   long rate = argc > 8 ? std::atol(argv[8]) : 0;  // alerts/s per agent, 0 = as fast as possible
+  size_t batch = argc > 9 ? std::strtoull(argv[9], nullptr, 10) : 500;
 
   std::vector<std::unique_ptr<agent::Uplink>> ups;
   for (int i = 0; i < agents; ++i) {
@@ -35,7 +38,7 @@ int main(int argc, char** argv) {
     o.token = token;
     o.pinned_sha256 = fp;
     o.agent = AgentRef{"sim-" + std::to_string(i), "simhost", "so-sim"};
-    o.batch_size = 500;
+    o.batch_size = batch;
     o.flush_interval = std::chrono::milliseconds(20);
     o.backoff_initial = std::chrono::milliseconds(100);
     o.backoff_max = std::chrono::milliseconds(1000);
