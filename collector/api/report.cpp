@@ -141,7 +141,16 @@ Result<json::object> monthly_report(AlertStore& store, AuditLog* audit, const Pr
     auto status = store.stats(q, StatsRequest{StatsField::status, 86'400'000'000LL, 16});
     if (!status) return status.error();
     json::array top;
-    for (const auto& [s, n] : sid->by) top.push_back(json::object{{"sid", s}, {"count", n}});
+    for (const auto& [s, n] : sid->by) {
+      json::object t{{"sid", s}, {"count", n}};
+      AlertQuery one = q;  // the rule's name, from its newest alert
+      one.limit = 1;
+      uint64_t v = 0;
+      if (std::from_chars(s.data(), s.data() + s.size(), v).ec == std::errc{}) one.sid = v;
+      if (auto page = store.query(one); one.sid && page && !page->alerts.empty())
+        t["signature"] = page->alerts.front().alert.signature;
+      top.push_back(std::move(t));
+    }
     json::array per_day;
     for (const auto& [t, n] : sev->histogram) per_day.push_back(json::object{{"day", format_timestamp(t).substr(0, 10)}, {"count", n}});
     rep["detected"] = json::object{{"total", sev->total},         {"by_severity", counts(*sev)}, {"by_engine", counts(*eng)},

@@ -165,7 +165,15 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
     }
     for (const auto& h : raw->health->all()) {
       auto& o = by_id[h.agent_id];
-      if (o.empty()) o = boost::json::object{{"id", h.agent_id}, {"agency", ""}, {"enrolled", false}, {"revoked", false}};
+      if (o.empty()) {
+        // Not enrolled (shared enrollment token): its agency is the one its alerts carry.
+        std::string agency;
+        AlertQuery q;
+        q.agent = h.agent_id;
+        q.limit = 1;
+        if (auto page = raw->store->query(q); page && !page->alerts.empty()) agency = page->alerts.front().agent.agency;
+        o = boost::json::object{{"id", h.agent_id}, {"agency", agency}, {"enrolled", false}, {"revoked", false}};
+      }
       o["state"] = std::string(to_string(h.state));
       o["connected"] = h.connected;
       boost::json::array reasons;

@@ -17,6 +17,7 @@
     rulesets: '/api/v1/rulesets',
     audit: '/api/v1/audit',
     auditVerify: '/api/v1/audit/verify',
+    report: '/api/v1/reports/monthly',
   };
   const CSRF_KEY = 'halong.csrf';
 

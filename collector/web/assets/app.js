@@ -131,10 +131,10 @@
     state.auditBefore = null;
     state.alertSeq++;
     state.incidentSeq++;
-    for (const id of ['alert-rows', 'incident-rows', 'agent-rows', 'audit-rows', 'stats', 'alert-detail', 'incident-detail']) clear($(id));
+    for (const id of ['alert-rows', 'incident-rows', 'agent-rows', 'audit-rows', 'stats', 'alert-detail', 'incident-detail', 'report-body', 'report-chain']) clear($(id));
     for (const id of ['alert-detail', 'incident-detail']) show($(id), false);
     for (const el of document.querySelectorAll('.split')) el.classList.remove('with-detail');
-    for (const id of ['alerts-count', 'incidents-count', 'agents-summary', 'audit-verdict']) $(id).textContent = '';
+    for (const id of ['alerts-count', 'incidents-count', 'agents-summary', 'audit-verdict', 'report-meta']) $(id).textContent = '';
     writeForm($('alert-filters'), {});
     writeForm($('incident-filters'), {});
     writeForm($('audit-filters'), {});
@@ -189,11 +189,12 @@
   }
 
   // ------------------------------------------------------------------ routing
-  const VIEWS = ['alerts', 'incidents', 'agents', 'audit'];
+  const VIEWS = ['alerts', 'incidents', 'agents', 'audit', 'report'];
+  const AUDIT_VIEWS = ['audit', 'report'];
   function route() {
     if (!state.me) return;
     const { view, params } = U.parseHash(location.hash);
-    const v = VIEWS.indexOf(view) >= 0 && (view !== 'audit' || seesAudit()) ? view : 'alerts';
+    const v = VIEWS.indexOf(view) >= 0 && (AUDIT_VIEWS.indexOf(view) < 0 || seesAudit()) ? view : 'alerts';
     const changed = v !== state.view;
     state.view = v;
     for (const name of VIEWS) show($('view-' + name), name === v);
@@ -210,6 +211,9 @@
       startAgentsTimer();
     } else if (v === 'audit') {
       if (changed) loadAudit(false);
+    } else if (v === 'report') {
+      const f = $('report-form');
+      if (!f.elements.month.value) f.elements.month.value = new Date().toISOString().slice(0, 7);
     }
   }
 
@@ -877,6 +881,58 @@
     }
   }
 
+  // ------------------------------------------------------------------ monthly report
+  function seconds(v) {
+    if (v === null || v === undefined) return '–';
+    const s = Number(v);
+    if (s < 120) return s.toFixed(0) + ' s';
+    if (s < 7200) return (s / 60).toFixed(1) + ' min';
+    if (s < 172800) return (s / 3600).toFixed(1) + ' h';
+    return (s / 86400).toFixed(1) + ' d';
+  }
+  function countsLine(obj, label) {
+    const parts = Object.keys(obj || {}).sort().map((k) => (label ? label(k) : k) + ' ' + U.formatCount(obj[k]));
+    return parts.length ? parts.join(' · ') : '–';
+  }
+  async function loadReport() {
+    const q = readForm($('report-form'));
+    const body = clear($('report-body'));
+    const chain = clear($('report-chain'));
+    $('report-meta').textContent = 'making the report…';
+    show($('report-empty'), false);
+    try {
+      const r = await api('GET', API.report, { query: q });
+      $('report-meta').textContent = 'generated ' + U.formatTime(r.generated) + ' by ' + r.generated_by;
+      const c = r.audit_chain || {};
+      chain.appendChild(h('p', { class: c.ok ? 'ok' : 'error' },
+        c.ok ? 'Audit chain verified intact: ' + U.formatCount(c.records) + ' records; head #' + c.head_seq + ' '
+             : 'Audit chain BROKEN at record #' + c.broken_seq + ': ' + (c.reason || ''),
+        c.ok ? h('code', { class: 'mono small' }, c.head_hash || '') : ''));
+      const ags = r.agencies || [];
+      show($('report-empty'), ags.length === 0);
+      for (const a of ags) {
+        const d = a.detected || {}, hd = a.handling || {};
+        const ta = hd.time_to_first_action || {}, tc = hd.time_to_close || {};
+        const states = {};
+        for (const g of a.agents || []) states[g.state || 'unknown'] = (states[g.state || 'unknown'] || 0) + 1;
+        body.appendChild(h('section', { class: 'report-agency' },
+          h('h2', null, a.agency),
+          h('table', { class: 'grid facts' }, h('tbody', null,
+            h('tr', null, h('th', null, 'Monitored'), h('td', null, U.formatCount((a.agents || []).length) + ' agents: ' + countsLine(states))),
+            h('tr', null, h('th', null, 'Detected'), h('td', null, U.formatCount(d.total) + ' alerts; by severity: ' + countsLine(d.by_severity, U.severityName))),
+            h('tr', null, h('th', null, 'Engines'), h('td', null, countsLine(d.by_engine))),
+            h('tr', null, h('th', null, 'Top rules'), h('td', { class: 'small' }, (d.top_signatures || []).map((t) => (t.signature || 'sid ' + t.sid) + ' (' + U.formatCount(t.count) + ')').join('; ') || '–')),
+            h('tr', null, h('th', null, 'Status now'), h('td', null, countsLine(d.status_now, U.statusLabel))),
+            h('tr', null, h('th', null, 'Acted on'), h('td', null, U.formatCount(hd.acted_on) + ' of ' + U.formatCount(hd.alerts_examined) +
+              (hd.truncated ? ' (newest examined only)' : '') + '; time to first action: median ' + seconds(ta.median_s) + ', p90 ' + seconds(ta.p90_s) + ', max ' + seconds(ta.max_s))),
+            h('tr', null, h('th', null, 'Closed'), h('td', null, U.formatCount(hd.closed) + '; time to close: median ' + seconds(tc.median_s) + ', p90 ' + seconds(tc.p90_s) + ', max ' + seconds(tc.max_s)))))));
+      }
+    } catch (e) {
+      $('report-meta').textContent = '';
+      showError(e);
+    }
+  }
+
   // ------------------------------------------------------------------ wiring
   function wire() {
     $('login-form').addEventListener('submit', onLogin);
@@ -912,6 +968,8 @@
     $('audit-filters').addEventListener('submit', (ev) => { ev.preventDefault(); loadAudit(false); });
     $('audit-more').addEventListener('click', () => loadAudit(true));
     $('audit-verify').addEventListener('click', verifyAudit);
+    $('report-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadReport(); });
+    $('report-print').addEventListener('click', () => window.print());
 
     document.addEventListener('keydown', (ev) => {
       if (!state.me || ev.ctrlKey || ev.metaKey || ev.altKey) return;
