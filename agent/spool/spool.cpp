@@ -12,13 +12,22 @@
 #include <boost/crc.hpp>
 #include <spdlog/spdlog.h>
 
+#include "agent/spool/crc32c.hpp"
+
 namespace halong::agent {
 
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kMagic[8] = {'H', 'L', 'S', 'P', 'O', 'O', 'L', '1'};
+// Segment magic: "HLSPOOL" + format digit. Format 1: record CRC is CRC-32 (zlib/IEEE,
+// Boost's byte table: read only, for spools written by older agents). Format 2: CRC-32C
+// (SSE4.2 instruction). New segments are always format 2; a format this agent does not
+// know is refused (never cut as if it were torn).
+constexpr size_t kMagicLen = 8;
+constexpr char kMagicPrefix[7] = {'H', 'L', 'S', 'P', 'O', 'O', 'L'};
+constexpr char kMagic2[8] = {'H', 'L', 'S', 'P', 'O', 'O', 'L', '2'};
+constexpr int kFormatCurrent = 2;
 constexpr size_t kHeader = 16;              // len, crc, seq
 constexpr uint32_t kMaxRecord = 16u << 20;  // a record larger than this is corrupt
 
@@ -43,20 +52,32 @@ uint64_t get64(const char* p) {
   return v;
 }
 
-uint32_t record_crc(const char* seq8, const char* payload, size_t n) {
+uint32_t record_crc(int format, const char* seq8, const char* payload, size_t n) {
+  if (format >= 2) return crc32c(crc32c(0, seq8, 8), payload, n);
   boost::crc_32_type crc;
   crc.process_bytes(seq8, 8);
   crc.process_bytes(payload, n);
   return crc.checksum();
 }
 
-std::string encode_record(uint64_t seq, const std::string& payload) {
-  std::string rec(kHeader + payload.size(), '\0');
-  put32(rec.data(), static_cast<uint32_t>(payload.size()));
-  put64(rec.data() + 8, seq);
-  std::memcpy(rec.data() + kHeader, payload.data(), payload.size());
-  put32(rec.data() + 4, record_crc(rec.data() + 8, payload.data(), payload.size()));
-  return rec;
+// Appends one record to `out`.
+void encode_record(int format, uint64_t seq, std::string_view payload, std::string& out) {
+  size_t at = out.size();
+  out.resize(at + kHeader + payload.size());
+  char* rec = out.data() + at;
+  put32(rec, static_cast<uint32_t>(payload.size()));
+  put64(rec + 8, seq);
+  std::memcpy(rec + kHeader, payload.data(), payload.size());
+  put32(rec + 4, record_crc(format, rec + 8, payload.data(), payload.size()));
+}
+
+// Format digit of a segment's first 8 bytes: 1, 2, ... ; 0 when it is not a spool magic
+// at all (garbage or torn at creation).
+int segment_format(const char* p, size_t n) {
+  if (n < kMagicLen || std::memcmp(p, kMagicPrefix, sizeof kMagicPrefix) != 0) return 0;
+  char d = p[7];
+  if (d < '1' || d > '9') return 0;
+  return d - '0';
 }
 
 Status write_all(int fd, const char* d, size_t n, const fs::path& p) {
@@ -95,6 +116,7 @@ struct Segment {
   uint64_t last_seq = 0;   // 0 while empty
   uint64_t count = 0;
   uint64_t bytes = 0;      // file size, header included
+  int format = kFormatCurrent;  // record checksum: 1 CRC-32, 2 CRC-32C
   fs::path path;
 };
 
@@ -104,11 +126,11 @@ std::string seg_name(uint64_t first) {
   return buf;
 }
 
-// Parses records in buf[0..n) starting at file offset `base`; calls f(seq, payload view,
-// offset of the record end). Returns the offset where parsing stopped (first incomplete or
-// bad record).
+// Parses records in buf[0..n); calls f(seq, payload view, offset of the record end), which
+// returns false to stop. Returns the offset where parsing stopped (f said stop, or the first
+// incomplete or bad record).
 template <class F>
-size_t parse_records(const char* buf, size_t n, uint64_t prev_seq, F&& f, bool* corrupt) {
+size_t parse_records(int format, const char* buf, size_t n, uint64_t prev_seq, F&& f, bool* corrupt) {
   size_t off = 0;
   *corrupt = false;
   while (n - off >= kHeader) {
@@ -119,13 +141,13 @@ size_t parse_records(const char* buf, size_t n, uint64_t prev_seq, F&& f, bool* 
     }
     if (n - off - kHeader < len) break;  // incomplete: maybe more to read, maybe torn
     uint64_t seq = get64(buf + off + 8);
-    if (record_crc(buf + off + 8, buf + off + kHeader, len) != get32(buf + off + 4) || seq <= prev_seq) {
+    if (record_crc(format, buf + off + 8, buf + off + kHeader, len) != get32(buf + off + 4) || seq <= prev_seq) {
       *corrupt = true;
       break;
     }
     prev_seq = seq;
     off += kHeader + len;
-    f(seq, std::string_view(buf + off - len, len), off);
+    if (!f(seq, std::string_view(buf + off - len, len), off)) break;  // the caller has enough
   }
   return off;
 }
@@ -149,11 +171,18 @@ class Spool::Impl {
     uint64_t prev_seq = 0;  // 0: no hint
   } hint;
 
+  std::string scratch;  // record being appended (under mu)
+
   std::mutex sync_mu;
   uint64_t synced = 0;  // under sync_mu
   std::chrono::steady_clock::time_point last_sync{};
 
+  bool acked_dirty = false;  // acked moved since the file was written (under mu)
+  std::chrono::steady_clock::time_point acked_written{};
+
   Status write_acked_file() {
+    acked_dirty = false;
+    acked_written = std::chrono::steady_clock::now();
     fs::path p = opts.dir / "acked", tmp = opts.dir / "acked.tmp";
     char buf[12];
     put64(buf, acked);
@@ -191,12 +220,13 @@ class Spool::Impl {
     int fd = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) return io_err("cannot create", s.path, errno);
     auto f = std::make_shared<Fd>(fd);
-    if (auto w = write_all(fd, kMagic, sizeof kMagic, s.path); !w) return w;
+    if (auto w = write_all(fd, kMagic2, sizeof kMagic2, s.path); !w) return w;
     if (opts.fsync != FsyncPolicy::never) {
       ::fdatasync(fd);
       fsync_dir(opts.dir);
     }
-    s.bytes = sizeof kMagic;
+    s.bytes = sizeof kMagic2;
+    s.format = kFormatCurrent;
     total_bytes += s.bytes;
     if (active && opts.fsync != FsyncPolicy::never) ::fdatasync(active->fd);  // the old segment is complete
     active = f;
@@ -263,28 +293,36 @@ class Spool::Impl {
       s.first_seq = first;
       s.path = path;
       size_t good = 0;
-      if (data.size() >= sizeof kMagic && std::memcmp(data.data(), kMagic, sizeof kMagic) == 0) {
+      int format = segment_format(data.data(), data.size());
+      if (format > kFormatCurrent)
+        return make_error(ErrorCode::unsupported,
+                          "spool: " + path.string() + " is in segment format " + std::to_string(format) +
+                              " (written by a newer agent); this agent reads formats 1-" + std::to_string(kFormatCurrent) +
+                              ". Run the newer agent, or move the spool directory away (its unsent alerts are lost)");
+      if (format >= 1) {
+        s.format = format;
         bool corrupt = false;
         uint64_t p2 = prev;
-        size_t end = parse_records(data.data() + sizeof kMagic, data.size() - sizeof kMagic, prev,
+        size_t end = parse_records(format, data.data() + kMagicLen, data.size() - kMagicLen, prev,
                                    [&](uint64_t seq, std::string_view, size_t) {
-                                     if (s.count == 0) s.last_seq = seq;
                                      s.last_seq = seq;
                                      ++s.count;
                                      p2 = seq;
+                                     return true;
                                    },
                                    &corrupt);
         prev = p2;
-        good = sizeof kMagic + end;
+        good = kMagicLen + end;
       }
-      if (good < data.size() || good < sizeof kMagic) {
+      if (good < data.size() || good < kMagicLen) {
         uint64_t cut = data.size() - std::min(good, data.size());
         st.torn_bytes_cut += cut;
         spdlog::warn("spool: {}: cut {} bytes of torn or corrupt records at offset {}", path.string(), cut, good);
-        if (good < sizeof kMagic) {
+        if (good < kMagicLen) {
           if (::ftruncate(fd, 0) != 0) return io_err("cannot truncate", path, errno);
-          if (auto w = write_all(fd, kMagic, sizeof kMagic, path); !w) return w;
-          good = sizeof kMagic;
+          if (auto w = write_all(fd, kMagic2, sizeof kMagic2, path); !w) return w;
+          good = kMagicLen;
+          s.format = kFormatCurrent;
         } else if (::ftruncate(fd, static_cast<off_t>(good)) != 0) {
           return io_err("cannot truncate", path, errno);
         }
@@ -335,12 +373,16 @@ class Spool::Impl {
     uint64_t seq = last + 1;
     a.seq = seq;
     a.id = a.agent.id + ":" + std::to_string(seq);
-    std::string rec = encode_record(seq, to_json_string(a));
-    if (rec.size() - kHeader > kMaxRecord) return make_error(ErrorCode::invalid_argument, "spool: alert of " + std::to_string(rec.size()) + " bytes is too large");
-    if (auto s = make_room(rec.size()); !s) return s;
-    if (segs.back().count > 0 && segs.back().bytes + rec.size() > opts.segment_bytes)
+    std::string json = to_json_string(a);
+    if (json.size() > kMaxRecord) return make_error(ErrorCode::invalid_argument, "spool: alert of " + std::to_string(json.size()) + " bytes is too large");
+    const size_t rec_size = kHeader + json.size();
+    if (auto s = make_room(rec_size); !s) return s;
+    if (segs.back().count > 0 && segs.back().bytes + rec_size > opts.segment_bytes)
       if (auto s = new_segment(seq); !s) return s;
     Segment& cur = segs.back();
+    std::string& rec = scratch;  // the record in the active segment's format
+    rec.clear();
+    encode_record(cur.format, seq, json, rec);
     if (auto s = write_all(active->fd, rec.data(), rec.size(), cur.path); !s) {
       // A partial write would leave a torn record: cut it back so later appends stay readable.
       if (::ftruncate(active->fd, static_cast<off_t>(cur.bytes)) != 0) {}
@@ -386,7 +428,12 @@ class Spool::Impl {
 
 Spool::Spool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Spool::~Spool() {
-  if (impl_ && impl_->opts.fsync != FsyncPolicy::never) (void)sync();
+  if (!impl_) return;
+  {
+    std::lock_guard lk(impl_->mu);
+    if (impl_->acked_dirty) (void)impl_->write_acked_file();
+  }
+  if (impl_->opts.fsync != FsyncPolicy::never) (void)sync();
 }
 
 Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& opts) {
@@ -438,7 +485,7 @@ Result<std::vector<SpoolRecord>> Spool::read(uint64_t from_seq, size_t max_recor
     int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return io_err("cannot open", s.path, errno);
     Fd guard(fd);
-    uint64_t off = sizeof kMagic;
+    uint64_t off = kMagicLen;
     std::string buf;
     uint64_t prev = 0;
     auto& hint = impl_->hint;
@@ -448,7 +495,11 @@ Result<std::vector<SpoolRecord>> Spool::read(uint64_t from_seq, size_t max_recor
     }
     bool done = false;
     while (off < s.bytes && !done) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(s.bytes - off, std::max<size_t>(1u << 20, kHeader)));
+      // Read about what is asked for (records of this segment's average size), at most 1 MiB.
+      uint64_t avg = (s.bytes - kMagicLen) / std::max<uint64_t>(1, s.count) + 1;
+      uint64_t left = max_records - out.size();
+      uint64_t guess = left > (1u << 20) / avg ? (1u << 20) : left * avg + avg + kHeader;
+      size_t want = static_cast<size_t>(std::min<uint64_t>(s.bytes - off, std::max<uint64_t>(guess, 64u << 10)));
       buf.resize(want);
       ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(off));
       if (n <= 0) return io_err("cannot read", s.path, n < 0 ? errno : EIO);
@@ -464,14 +515,14 @@ Result<std::vector<SpoolRecord>> Spool::read(uint64_t from_seq, size_t max_recor
         }
       }
       bool corrupt = false;
-      size_t used = parse_records(buf.data(), got, prev, [&](uint64_t seq, std::string_view payload, size_t end) {
-        if (done) return;
+      size_t used = parse_records(s.format, buf.data(), got, prev, [&](uint64_t seq, std::string_view payload, size_t end) {
         prev = seq;
         hint = Impl::ReadHint{s.first_seq, off + end, seq};
-        if (seq < from_seq) return;
+        if (seq < from_seq) return true;
         out.push_back(SpoolRecord{seq, std::string(payload)});
         bytes += payload.size();
         if (out.size() >= max_records || bytes >= max_bytes) done = true;
+        return !done;  // stop checking records nobody asked for
       }, &corrupt);
       if (corrupt || used == 0)
         return make_error(ErrorCode::io_error, "spool: " + s.path.string() + ": corrupt record at offset " + std::to_string(off + used));
@@ -488,7 +539,19 @@ Status Spool::ack(uint64_t upto) {
   upto = std::min(upto, m.last);
   if (upto <= m.acked) return {};
   m.acked = upto;
-  while (m.segs.size() > 1 && m.segs.front().last_seq <= m.acked) m.delete_segment_front();
+  bool deleted = false;
+  while (m.segs.size() > 1 && m.segs.front().last_seq <= m.acked) {
+    m.delete_segment_front();
+    deleted = true;
+  }
+  // The "acked" file is a hint (the collector's welcome is the truth, see write_acked_file):
+  // rewritten at most every 100 ms (and when a segment goes, at close, at sync), not per
+  // ack — with many small batches its tmp+rename was a large share of the agent's CPU.
+  auto now = std::chrono::steady_clock::now();
+  if (!deleted && now - m.acked_written < std::chrono::milliseconds(100)) {
+    m.acked_dirty = true;
+    return {};
+  }
   return m.write_acked_file();
 }
 
@@ -527,7 +590,14 @@ Result<uint64_t> Spool::rebase(uint64_t highest) {
   return static_cast<uint64_t>(pending.size());
 }
 
-Status Spool::sync() { return impl_->sync_upto(0, true); }
+Status Spool::sync() {
+  {
+    std::lock_guard lk(impl_->mu);
+    if (impl_->acked_dirty)
+      if (auto s = impl_->write_acked_file(); !s) return s;
+  }
+  return impl_->sync_upto(0, true);
+}
 
 uint64_t Spool::last_seq() const {
   std::lock_guard lk(impl_->mu);

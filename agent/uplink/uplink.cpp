@@ -1,5 +1,6 @@
 #include "agent/uplink/uplink.hpp"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -388,6 +389,11 @@ class Uplink::Impl {
       end.error = "collector " + where + " not reachable: " + ec.message();
       co_return end;
     }
+    {
+      // Frames are written whole: do not let Nagle hold the tail of one back for an ACK.
+      beast::error_code nd;
+      lowest.socket().set_option(tcp::no_delay(true), nd);
+    }
     if (!SSL_set_tlsext_host_name(ws.next_layer().native_handle(), opts.host.c_str())) {}
     std::string seen_fp;
     bool pin_ok = pinned.empty();
@@ -567,6 +573,7 @@ Status Uplink::start() {
   m.running = true;
   net::co_spawn(m.ioc, m.run(), net::detached);
   m.thread = std::thread([&m] {
+    ::pthread_setname_np(::pthread_self(), "hl-uplink");  // for per-thread CPU accounting
     m.ioc.run();
     std::lock_guard lk(m.mu);
     m.loop_exited = true;

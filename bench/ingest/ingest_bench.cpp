@@ -5,18 +5,29 @@
 // WriteBatch rate with the same sync setting, same alert size and index entries, measured in
 // the same run.
 //
-//   halong_bench_ingest [--agents 1,100,1000] [--alerts 200000] [--batch 500] [--dir /tmp]
+//   halong_bench_ingest [--agents 1,100,1000] [--alerts 200000] [--batch 500] [--window 8]
+//                       [--queue 16] [--warm 0|1] [--flush-ms 50] [--io-threads 2] [--store-threads 8]
+//                       [--dir /tmp]
+//
+// CPU is accounted per thread (each thread's CPU clock) over the timed phase: the
+// collector's threads (gateway "hl-gw-io", "hl-gw-store", RocksDB's own) versus the
+// simulated agents' uplink threads ("hl-uplink"), since on a 2-core machine both compete.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <time.h>
+#include <unistd.h>
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -59,7 +70,55 @@ Alert sample_alert(uint64_t k, int agent) {
 struct Figures {
   double alerts_per_s = 0;
   double p50_ms = 0, p99_ms = 0;
+  double secs = 0;
+  uint64_t stored = 0;
+  double batches_per_write = 0;
+  double cpu_collector = 0;  // CPU seconds of the collector's threads (gateway io + store pool + RocksDB)
+  double cpu_simulator = 0;  // CPU seconds of the simulated agents' uplink threads
+  double cpu_other = 0;      // everything else in the process (bench main thread...)
+  std::map<std::string, std::pair<double, int>> by_thread;  // name -> (CPU seconds, threads)
 };
+
+// CPU seconds (user + system) of every thread of this process, by tid, with its name.
+// /proc/self/task/*/stat counts in 10 ms ticks per thread (1,000 agent threads of a few ms
+// each would round to 0), so the time comes from each thread's CPU clock instead: Linux
+// encodes "thread <tid>'s CPU clock" as the clockid ((~tid) << 3) | 6 (CPUCLOCK_SCHED |
+// CPUCLOCK_PERTHREAD), readable from any thread of the same process, in nanoseconds.
+struct ThreadCpu {
+  std::string name;
+  double secs = 0;
+};
+std::map<int, ThreadCpu> thread_cpu() {
+  std::map<int, ThreadCpu> out;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator("/proc/self/task", ec)) {
+    int tid = std::atoi(e.path().filename().c_str());
+    if (tid <= 0) continue;
+    std::ifstream in(e.path() / "comm");
+    ThreadCpu t;
+    if (!std::getline(in, t.name)) continue;
+    clockid_t clk = static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6u);
+    timespec ts{};
+    if (::clock_gettime(clk, &ts) != 0) continue;  // the thread ended meanwhile
+    t.secs = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+    out[tid] = t;
+  }
+  return out;
+}
+
+// Adds the CPU used between two snapshots to the figures, by thread name: "hl-gw-*" and
+// "rocksdb*" are the collector, "hl-uplink" the simulated agents.
+void account_cpu(const std::map<int, ThreadCpu>& before, const std::map<int, ThreadCpu>& after, Figures& f) {
+  for (const auto& [tid, t] : after) {
+    double used = t.secs;
+    if (auto it = before.find(tid); it != before.end()) used -= it->second.secs;
+    f.by_thread[t.name].first += used;
+    ++f.by_thread[t.name].second;
+    if (t.name.rfind("hl-gw", 0) == 0 || t.name.rfind("rocksdb", 0) == 0) f.cpu_collector += used;
+    else if (t.name.rfind("hl-uplink", 0) == 0) f.cpu_simulator += used;
+    else f.cpu_other += used;
+  }
+}
 
 double pct(std::vector<uint32_t>& v, double p) {
   if (v.empty()) return 0;
@@ -110,7 +169,18 @@ double raw_rocksdb(const fs::path& dir, uint64_t alerts, size_t batch) {
   return static_cast<double>(alerts) / secs;
 }
 
-Figures run(const fs::path& dir, int agents, uint64_t total, size_t batch) {
+struct RunOptions {
+  size_t batch = 500;
+  size_t window = 8;        // UplinkOptions::max_inflight_batches
+  int io_threads = 2;
+  int store_threads = 8;
+  size_t queue = 16;        // GatewayOptions::max_queued_batches (1: no merging of one agent's batches)
+  bool warm = false;        // agents connected before the timed phase; alerts produced during it
+  int flush_ms = 50;        // UplinkOptions::flush_interval (a partial batch leaves after this)
+};
+
+Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& ro) {
+  const size_t batch = ro.batch;
   Figures f;
   auto cert = collector::ensure_server_certificate(dir / "collector");
   auto reg = collector::Registry::open(dir / "collector");
@@ -123,8 +193,9 @@ Figures run(const fs::path& dir, int agents, uint64_t total, size_t batch) {
   go.cert_file = cert->cert_file;
   go.key_file = cert->key_file;
   go.registry = reg->get();
-  go.io_threads = 2;
-  go.store_threads = 8;
+  go.io_threads = ro.io_threads;
+  go.store_threads = ro.store_threads;
+  go.max_queued_batches = ro.queue;
   collector::Gateway gw(go, **store);
   if (!gw.start()) return f;
   auto token = (*reg)->create_token("so-bench", std::chrono::hours(1), static_cast<uint32_t>(agents), cert->fingerprint_sha256);
@@ -147,7 +218,8 @@ Figures run(const fs::path& dir, int agents, uint64_t total, size_t batch) {
     o.client_cert_file = en->cert_file;
     o.client_key_file = en->key_file;
     o.batch_size = batch;
-    o.flush_interval = std::chrono::milliseconds(5);
+    o.max_inflight_batches = ro.window;
+    o.flush_interval = std::chrono::milliseconds(ro.flush_ms);
     o.heartbeat_interval = std::chrono::milliseconds(0);
     o.spool.dir = eo.dir / "spool";
     o.spool.fsync = agent::FsyncPolicy::never;  // measuring the collector's durable path
@@ -156,15 +228,42 @@ Figures run(const fs::path& dir, int agents, uint64_t total, size_t batch) {
     if (!u) return f;
     ups.push_back(std::move(*u));
   }
-  // Fill the spools first, then start all uplinks and time until the last ack: the
-  // collector is the bottleneck being measured, not alert production.
   uint64_t per = total / static_cast<uint64_t>(agents);
-  for (int i = 0; i < agents; ++i)
-    for (uint64_t k = 1; k <= per; ++k) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
-  auto t0 = Clock::now();
-  for (auto& u : ups) (void)u->start();
+  uint64_t warm_stored = 0;
+  std::map<int, ThreadCpu> cpu0;
+  collector::GatewayStats gs0;
+  Clock::time_point t0;
+  if (!ro.warm) {
+    // Cold: fill the spools first, then start all uplinks and time until the last ack (every
+    // agent connects, with its mutual-TLS handshake, inside the timed phase).
+    for (int i = 0; i < agents; ++i)
+      for (uint64_t k = 1; k <= per; ++k) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
+    cpu0 = thread_cpu();
+    gs0 = gw.stats();
+    t0 = Clock::now();
+    for (auto& u : ups) (void)u->start();
+  } else {
+    // Warm: every agent connects and delivers one alert first; then the timed phase, in
+    // which this thread produces the alerts (round robin over the agents) while they are
+    // delivered. Production CPU shows as "other".
+    for (int i = 0; i < agents; ++i) {
+      (void)ups[static_cast<size_t>(i)]->start();
+      (void)ups[static_cast<size_t>(i)]->submit(sample_alert(0, i));
+    }
+    for (auto& u : ups) (void)u->flush_and_wait(std::chrono::minutes(5));
+    warm_stored = (*store)->alert_count();
+    cpu0 = thread_cpu();
+    gs0 = gw.stats();
+    t0 = Clock::now();
+    for (uint64_t k = 1; k <= per; ++k)
+      for (int i = 0; i < agents; ++i) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
+  }
   for (auto& u : ups) (void)u->flush_and_wait(std::chrono::minutes(5));
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  account_cpu(cpu0, thread_cpu(), f);
+  auto gs = gw.stats();
+  if (gs.store_writes > gs0.store_writes)
+    f.batches_per_write = static_cast<double>(gs.batches_stored - gs0.batches_stored) / static_cast<double>(gs.store_writes - gs0.store_writes);
   std::vector<uint32_t> lat;
   for (auto& u : ups) {
     auto st = u->status();
@@ -172,7 +271,9 @@ Figures run(const fs::path& dir, int agents, uint64_t total, size_t batch) {
     u->stop();
   }
   gw.stop();
-  f.alerts_per_s = static_cast<double>((*store)->alert_count()) / secs;
+  f.stored = (*store)->alert_count() - warm_stored;
+  f.secs = secs;
+  f.alerts_per_s = static_cast<double>(f.stored) / secs;
   f.p50_ms = pct(lat, 0.50);
   f.p99_ms = pct(lat, 0.99);
   return f;
@@ -184,7 +285,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::err);
   std::vector<int> agent_counts = {1, 100, 1000};
   uint64_t alerts = 200'000;
-  size_t batch = 500;
+  RunOptions ro;
   fs::path base = fs::temp_directory_path();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -196,25 +297,57 @@ int main(int argc, char** argv) {
     } else if (k == "--alerts") {
       alerts = std::stoull(v);
     } else if (k == "--batch") {
-      batch = std::stoul(v);
+      ro.batch = std::stoul(v);
+    } else if (k == "--window") {
+      ro.window = std::stoul(v);
+    } else if (k == "--flush-ms") {
+      ro.flush_ms = std::stoi(v);
+    } else if (k == "--warm") {
+      ro.warm = v != "0";
+    } else if (k == "--queue") {
+      ro.queue = std::stoul(v);
+    } else if (k == "--io-threads") {
+      ro.io_threads = std::stoi(v);
+    } else if (k == "--store-threads") {
+      ro.store_threads = std::stoi(v);
     } else if (k == "--dir") {
       base = v;
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
     }
   }
   fs::path dir = base / ("halong-bench-ingest-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::printf("ingest benchmark: %llu alerts, batch %zu, loopback TLS 1.3 with mutual TLS, RocksDB WAL synced per write\n",
-              static_cast<unsigned long long>(alerts), batch);
+  std::printf("ingest benchmark (%s): %llu alerts, batch %zu, window %zu batches/agent, flush %d ms, gateway read-ahead %zu batches, io threads %d, store threads %d;\n"
+              "loopback TLS 1.3 with mutual TLS, RocksDB WAL synced per write; %ld CPUs\n",
+              ro.warm ? "warm: agents connected first, alerts produced during the run" : "cold: spools pre-filled, agents connect in the run",
+              static_cast<unsigned long long>(alerts), ro.batch, ro.window, ro.flush_ms, ro.queue, ro.io_threads, ro.store_threads, ::sysconf(_SC_NPROCESSORS_ONLN));
   double limit = raw_rocksdb(dir / "raw", alerts, 1000);
-  std::printf("%-28s %12.0f alerts/s   (the limit: raw WriteBatch of 1000, sync=true)\n", "rocksdb raw", limit);
+  std::printf("%-12s %10.0f alerts/s   (the limit: raw WriteBatch of 1000, sync=true)\n", "rocksdb raw", limit);
   for (int n : agent_counts) {
     fs::path d = dir / ("run-" + std::to_string(n));
     uint64_t total = std::max<uint64_t>(alerts, static_cast<uint64_t>(n) * 10);
-    auto f = run(d, n, total, batch);
-    std::printf("%-6d agents %15s %12.0f alerts/s   %5.1f%% of raw   ack p50 %7.2f ms  p99 %7.2f ms\n", n, "", f.alerts_per_s,
-                limit > 0 ? 100.0 * f.alerts_per_s / limit : 0.0, f.p50_ms, f.p99_ms);
+    auto f = run(d, n, total, ro);
+    double stored = static_cast<double>(std::max<uint64_t>(1, f.stored));
+    std::printf("%5d agents %10.0f alerts/s %5.1f%% of raw | ack p50 %8.2f ms p99 %8.2f ms | %4.1f batches/write | "
+                "CPU: collector %5.2f s (%4.2f cores, %5.1f us/alert), simulator %5.2f s (%4.2f cores, %5.1f us/alert), other %4.2f s\n",
+                n, f.alerts_per_s, limit > 0 ? 100.0 * f.alerts_per_s / limit : 0.0, f.p50_ms, f.p99_ms, f.batches_per_write,
+                f.cpu_collector, f.cpu_collector / f.secs, 1e6 * f.cpu_collector / stored, f.cpu_simulator,
+                f.cpu_simulator / f.secs, 1e6 * f.cpu_simulator / stored, f.cpu_other);
+    std::printf("      by thread:");
+    for (const auto& [name, v] : f.by_thread)
+      if (v.first >= 0.005) std::printf(" %s x%d %.2f s;", name.c_str(), v.second, v.first);
+    std::printf("\n");
+    std::fflush(stdout);
     std::error_code ec;
     fs::remove_all(d, ec);
+  }
+  if (agent_counts.size() > 0) {
+    std::error_code ec;
+    fs::remove_all(dir / "raw", ec);
+    double again = raw_rocksdb(dir / "raw", alerts, 1000);
+    std::printf("%-12s %10.0f alerts/s   (raw again after the runs: the machine's drift)\n", "rocksdb raw", again);
   }
   std::error_code ec;
   fs::remove_all(dir, ec);

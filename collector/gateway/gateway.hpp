@@ -1,12 +1,14 @@
 // Gateway: the collector's agent endpoint. TLS WebSocket server (Boost.Beast), path /agent/v1.
 //
 // Per connection: TLS handshake -> WebSocket upgrade on /agent/v1 -> hello (token checked) ->
-// welcome{agent_id, highest_seq from the store} -> then, for each alert batch, the batch is
-// written with AlertStore::write_batch (durable on return) and only then acked. One batch per
-// connection is in the store at a time (the in-flight window at the store is 1 per agent;
-// the agent may pipeline more, TCP holds them); batches of different agents are written
-// concurrently by `store_threads` threads, so RocksDB's write group turns concurrent synced
-// writes into one fsync (group commit across agents).
+// welcome{agent_id, highest_seq from the store} -> then alert batches are read, decoded and
+// queued while the previous store write of this connection is in flight; the next write
+// takes every queued batch in one AlertStore::write_batch (durable on return), and only then
+// is each of those batches acked, in order. One write per connection is in the store at a
+// time (so one agent's alerts are stored in the order sent); the read-ahead is bounded
+// (max_queued_batches / max_queued_alerts, then TCP back-pressure). Writes of different
+// agents run concurrently on `store_threads` threads and the store's group commit turns
+// them into one synced write (one fsync serves many agents).
 //
 // A frame that does not decode, an unexpected message or an oversized frame gets an error
 // message (or close code 1009 for oversized) and that connection is closed; others are not
@@ -53,6 +55,13 @@ struct GatewayOptions {
   std::chrono::milliseconds idle_timeout{60'000};       // no frame (pings included) for this long
   int io_threads = 1;
   int store_threads = 4;                    // concurrent write_batch calls (group commit)
+  // Read-ahead per connection: while one store write of the agent is in flight, up to this
+  // many further batches / alerts are read and decoded; the next write takes them all (up
+  // to max_write_alerts) in one write_batch. At the limit the connection is not read
+  // (TCP back-pressure). Acks still come only after the write that holds the batch.
+  size_t max_queued_batches = 16;
+  size_t max_queued_alerts = 16'384;
+  size_t max_write_alerts = 16'384;
   uint64_t retry_after_ms = 5'000;          // told to agents when the store refuses a write
   // Disk guard: before each write, the free space of the filesystem holding `store_dir` is
   // checked; below min_free_bytes the batch is refused like a failed write (retry-after,
@@ -71,6 +80,7 @@ struct GatewayStats {
   uint64_t enrollments = 0;
   uint64_t protocol_errors = 0;     // garbage, truncated, oversized, unexpected frames
   uint64_t batches_stored = 0;
+  uint64_t store_writes = 0;        // write_batch calls that stored batches (batches_stored / store_writes = read-ahead merge)
   uint64_t alerts_stored = 0;
   uint64_t alerts_duplicate = 0;
   uint64_t store_errors = 0;

@@ -2,8 +2,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <random>
+
+#include <boost/crc.hpp>
 #include <catch2/catch.hpp>
 
+#include "agent/spool/crc32c.hpp"
 #include "agent/spool/spool.hpp"
 #include "transport_fixture.hpp"
 
@@ -229,4 +234,113 @@ TEST_CASE("spool directory and files are private to the agent", "[agent][spool]"
   REQUIRE((st.st_mode & 077) == 0);
   REQUIRE(::stat(segments(dir).front().c_str(), &st) == 0);
   REQUIRE((st.st_mode & 077) == 0);
+}
+
+TEST_CASE("spool checksum is CRC-32C: the CPU instruction and the portable table agree with the standard check value",
+          "[agent][spool][crc]") {
+  // "123456789" -> 0xE3069283 is CRC-32C's published check value (RFC 3720 family).
+  const char* check = "123456789";
+  REQUIRE(agent::crc32c(0, check, 9) == 0xE3069283u);
+  REQUIRE(agent::crc32c_portable(0, check, 9) == 0xE3069283u);
+  WARN("CRC-32C in hardware (SSE4.2): " << (agent::crc32c_hardware() ? "yes" : "no"));
+  std::mt19937 rng(42);
+  std::vector<unsigned char> buf(4096 + 16);
+  for (auto& b : buf) b = static_cast<unsigned char>(rng());
+  for (size_t off : {0, 1, 3, 7}) {
+    for (size_t n : {0, 1, 7, 8, 9, 63, 64, 65, 1000, 4096}) {
+      uint32_t whole = agent::crc32c(0, buf.data() + off, n);
+      REQUIRE(whole == agent::crc32c_portable(0, buf.data() + off, n));
+      size_t cut = n / 3;  // continuing a checksum equals checksumming the whole
+      REQUIRE(agent::crc32c(agent::crc32c(0, buf.data() + off, cut), buf.data() + off + cut, n - cut) == whole);
+    }
+  }
+}
+
+namespace {
+// A segment as agents before format 2 wrote it: "HLSPOOL1", records with CRC-32 (IEEE).
+void write_format1_segment(const fs::path& file, uint64_t first_seq, const std::vector<std::string>& payloads) {
+  std::string data = "HLSPOOL1";
+  uint64_t seq = first_seq;
+  for (const auto& p : payloads) {
+    char h[16];
+    auto put = [&](int at, uint64_t v, int n) {
+      for (int i = 0; i < n; ++i) h[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    };
+    put(0, p.size(), 4);
+    put(8, seq, 8);
+    boost::crc_32_type crc;
+    crc.process_bytes(h + 8, 8);
+    crc.process_bytes(p.data(), p.size());
+    put(4, crc.checksum(), 4);
+    data.append(h, 16);
+    data += p;
+    ++seq;
+  }
+  std::ofstream(file, std::ios::binary) << data;
+}
+}  // namespace
+
+TEST_CASE("spool reads segments written in format 1 (CRC-32) by older agents and keeps appending after them", "[agent][spool][crc]") {
+  TempDir d("spool");
+  fs::create_directories(d.path);
+  std::vector<std::string> old;
+  for (uint64_t i = 1; i <= 5; ++i) {
+    Alert a = alert_for(500 + i);
+    a.seq = i;
+    a.id = "ag:" + std::to_string(i);
+    old.push_back(to_json_string(a));
+  }
+  write_format1_segment(d.path / "00000000000000000001.seg", 1, old);
+  {
+    auto s = open_spool(opts(d.path));
+    REQUIRE(s->last_seq() == 5);
+    REQUIRE(s->stats().torn_bytes_cut == 0);
+    for (int i = 0; i < 3; ++i) {
+      Alert a = alert_for(600);
+      REQUIRE(s->append(a).ok());
+    }
+  }
+  auto s = open_spool(opts(d.path));  // reopen: the old records and the new ones all check out
+  REQUIRE(s->stats().torn_bytes_cut == 0);
+  auto r = s->read(1, 100);
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 8);
+  for (size_t k = 0; k < 5; ++k) REQUIRE((*r)[k].json == old[k]);
+  REQUIRE(alert_from_json_string((*r)[7].json)->alert.signature_id == 600);
+  // A flipped byte in an old-format record is still caught by its CRC-32.
+  s.reset();
+  auto seg = d.path / "00000000000000000001.seg";
+  int fd = ::open(seg.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  char c = '#';
+  REQUIRE(::pwrite(fd, &c, 1, static_cast<off_t>(8 + 16 + old[0].size() + 16 + 10)) == 1);  // inside record 2
+  ::close(fd);
+  auto s2 = open_spool(opts(d.path));
+  REQUIRE(s2->stats().torn_bytes_cut > 0);
+  REQUIRE(s2->last_seq() == 1);
+}
+
+TEST_CASE("spool refuses a segment format from a newer agent instead of cutting it as torn", "[agent][spool][crc]") {
+  TempDir d("spool");
+  fs::create_directories(d.path);
+  auto seg = d.path / "00000000000000000001.seg";
+  std::ofstream(seg, std::ios::binary) << "HLSPOOL7" << std::string(100, 'z');
+  auto s = Spool::open(opts(d.path));
+  REQUIRE_FALSE(s.ok());
+  REQUIRE(s.error().code == ErrorCode::unsupported);
+  REQUIRE_THAT(s.error().message, Catch::Contains("format 7") && Catch::Contains(seg.string()));
+  REQUIRE(fs::file_size(seg) == 108);  // untouched
+}
+
+TEST_CASE("spool writes new segments in format 2", "[agent][spool][crc]") {
+  TempDir d("spool");
+  {
+    auto s = open_spool(opts(d.path));
+    Alert a = alert_for(1);
+    REQUIRE(s->append(a).ok());
+  }
+  std::ifstream in(segments(d.path).front(), std::ios::binary);
+  std::string magic(8, '\0');
+  in.read(magic.data(), 8);
+  REQUIRE(magic == "HLSPOOL2");
 }

@@ -57,9 +57,11 @@ class FaultStore final : public collector::AlertStore {
   std::atomic<bool> fail_writes{false};
   std::atomic<int> write_delay_ms{0};
   std::atomic<uint64_t> write_calls{0};
+  std::atomic<uint64_t> max_write_alerts{0};  // largest write_batch seen (alerts)
 
   Result<collector::BatchResult> write_batch(const std::string& agent, const std::vector<Alert>& alerts) override {
     ++write_calls;
+    for (uint64_t m = max_write_alerts; alerts.size() > m && !max_write_alerts.compare_exchange_weak(m, alerts.size());) {}
     if (write_delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(write_delay_ms.load()));
     if (fail_writes) return make_error(ErrorCode::unavailable, "No space left on device (injected)");
     return in_.write_batch(agent, alerts);
