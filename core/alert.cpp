@@ -262,8 +262,9 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
 
 Result<int64_t> parse_timestamp(std::string_view text) {
   auto bad = [&] {
-    return make_error(ErrorCode::parse_error,
-                      "'" + std::string(text) + "' is not an RFC 3339 timestamp (YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM))");
+    std::string msg;  // built by append: g++ 12 -O2 misreports operator+ chains here (-Wrestrict)
+    msg.append("'").append(text).append("' is not an RFC 3339 timestamp (YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM))");
+    return make_error(ErrorCode::parse_error, msg);
   };
   std::string_view s = text;
   int Y, M, D, h, m, sec;

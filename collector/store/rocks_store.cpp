@@ -1,6 +1,7 @@
 #include "collector/store/rocks_store.hpp"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -14,6 +15,8 @@
 #include <rocksdb/write_batch.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/merge_operator.h>
+#include <rocksdb/statistics.h>
 
 #include "collector/store/stats_common.hpp"
 #include "collector/store/store_common.hpp"
@@ -26,20 +29,22 @@ using namespace keys;
 namespace {
 
 enum Cf : int {
-  kDefault, kAlerts, kIds, kAgents, kCursors, kByAgent, kByAgency, kByRule, kBySeverity, kByIp, kByPort,
-  kByStatus, kByAssignee, kByIncident, kSignatures, kTriage, kIncidents, kAudit, kUsers, kTokens, kSessions,
-  kByAgentStatus, kCounts, kNumCf
+  kDefault, kAlerts, kIds, kAgents, kCursors, kByRule, kBySeverity, kByIp, kByPort, kByStatus, kByAssignee,
+  kSignatures, kTriage, kIncidents, kAudit, kUsers, kTokens, kSessions, kByAgentStatus, kCounts, kCountsDay, kCountsAgentDay, kNumCf
 };
 struct CfDef {
   const char* name;
-  size_t prefix;  // fixed index prefix length (memtable insert hint); 0 = none
+  int hint;  // memtable insert hint: fixed prefix length within which keys arrive in order; -1 = none
 };
 constexpr CfDef kCfs[kNumCf] = {
-    {"default", 0},  {"alerts", 0},     {"ids", 0},        {"agents", 0},      {"cursors", 0},
-    {"by_agent", 4}, {"by_agency", 4},  {"by_rule", 8},    {"by_severity", 1}, {"by_ip", 17},
-    {"by_port", 3},  {"by_status", 1},  {"by_assignee", 4}, {"by_incident", 8}, {"signatures", 0},
-    {"triage", 0},   {"incidents", 0},  {"audit", 0},      {"users", 0},       {"tokens", 0},
-    {"sessions", 0},  {"by_agent_status", 5}, {"counts", 8}};
+    {"default", -1},    {"alerts", 0},      {"ids", 4},      {"agents", -1},  {"cursors", -1},
+    {"by_rule", 8},     {"by_severity", 1}, {"by_ip", 17},   {"by_port", 3},  {"by_status", 1},
+    {"by_assignee", 4}, {"signatures", -1}, {"triage", -1},  {"incidents", 1}, {"audit", -1},
+    {"users", -1},      {"tokens", -1},     {"sessions", -1}, {"by_agent_status", 5}, {"counts", 8},
+    {"counts_day", 8},  {"counts_agent_day", 4}};
+// Layout version (default family): bumped whenever keys or values change meaning.
+constexpr const char* kFormatKey = "format";
+constexpr const char* kFormat = "halong-store-4";
 
 Error storage_err(const std::string& what, const rocksdb::Status& s) {
   return make_error(ErrorCode::storage_error, what + ": " + s.ToString());
@@ -90,16 +95,16 @@ class IndexStream final : public Stream {
  public:
   IndexStream(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::ReadOptions& ro, std::string prefix,
               std::string lo, std::optional<Cidr> value_filter = std::nullopt)
-      : db_(db), cf_(cf), ro_(ro), it_(db->NewIterator(ro, cf)), prefix_(std::move(prefix)), lo_(std::move(lo)),
-        filter_(value_filter) {}
-  uint64_t estimate() override {
-    std::string start = prefix_ + lo_;
-    std::string limit = prefix_;
+      : db_(db), cf_(cf), ro_(ro), prefix_(std::move(prefix)), lo_(std::move(lo)), filter_(value_filter) {
+    lower_ = prefix_ + lo_;
+    upper_ = prefix_;
     // successor of the prefix (all 0xFF prefixes do not occur in our key spaces)
-    while (!limit.empty() && static_cast<uint8_t>(limit.back()) == 0xFF) limit.pop_back();
-    if (limit.empty()) limit = std::string(prefix_.size() + 21, '\xff');
-    else limit.back() = static_cast<char>(static_cast<uint8_t>(limit.back()) + 1);
-    rocksdb::Range r(start, limit);
+    while (!upper_.empty() && static_cast<uint8_t>(upper_.back()) == 0xFF) upper_.pop_back();
+    if (!upper_.empty()) upper_.back() = static_cast<char>(static_cast<uint8_t>(upper_.back()) + 1);
+  }
+  uint64_t estimate() override {
+    std::string limit = upper_.empty() ? std::string(prefix_.size() + 21, '\xff') : upper_;
+    rocksdb::Range r(lower_, limit);
     uint64_t bytes = 0, mem_count = 0, mem_size = 0;
     rocksdb::SizeApproximationOptions so;
     so.include_memtables = false;
@@ -133,6 +138,16 @@ class IndexStream final : public Stream {
         settle();
         if (!valid_) return;
       }
+    }
+    if (!it_) {
+      // Created on first use (a stream that is only probed never needs one), bounded to
+      // [prefix | from, prefix successor): an exhausted walk stops at the bound instead of
+      // stepping into the neighbouring prefix's blocks and files.
+      lower_slice_ = rocksdb::Slice(lower_);
+      upper_slice_ = rocksdb::Slice(upper_);
+      ro_.iterate_lower_bound = &lower_slice_;
+      ro_.iterate_upper_bound = upper_.empty() ? nullptr : &upper_slice_;
+      it_.reset(db_->NewIterator(ro_, cf_));
     }
     std::string target = prefix_ + bound;
     it_->SeekForPrev(target);
@@ -173,7 +188,8 @@ class IndexStream final : public Stream {
   rocksdb::ColumnFamilyHandle* cf_;
   rocksdb::ReadOptions ro_;
   std::unique_ptr<rocksdb::Iterator> it_;
-  std::string prefix_, lo_, key_;
+  std::string prefix_, lo_, key_, lower_, upper_;
+  rocksdb::Slice lower_slice_, upper_slice_;
   std::optional<Cidr> filter_;
   bool valid_ = false;
   bool positioned_ = false;
@@ -226,16 +242,14 @@ class UnionStream final : public Stream {
 class IntersectStream final : public Stream {
  public:
   explicit IntersectStream(std::vector<std::unique_ptr<Stream>> c) : c_(std::move(c)) {
-    size_t best = 0;
-    uint64_t best_n = UINT64_MAX;
-    for (size_t i = 0; i < c_.size(); ++i) {
-      uint64_t n = c_[i]->estimate();
-      if (n < best_n) {
-        best_n = n;
-        best = i;
-      }
-    }
-    std::swap(c_[0], c_[best]);
+    // Smallest stream drives; the others are probed smallest (most selective) first, so a
+    // candidate is usually rejected by the first probe.
+    std::vector<std::pair<uint64_t, size_t>> order;
+    for (size_t i = 0; i < c_.size(); ++i) order.emplace_back(c_[i]->estimate(), i);
+    std::stable_sort(order.begin(), order.end());
+    std::vector<std::unique_ptr<Stream>> sorted;
+    for (auto& [n, i] : order) sorted.push_back(std::move(c_[i]));
+    c_ = std::move(sorted);
   }
   void seek_lt(const std::string& bound) override {
     c_[0]->seek_lt(bound);
@@ -276,6 +290,43 @@ class EmptyStream final : public Stream {
   bool contains(std::string_view) override { return false; }
 };
 
+// The alerts of a set of agents, from by_agent_status (agent | status | alert key): the union
+// of the agents' (agent, status) streams. It stands in for an agent index, an agency index
+// (the agents seen with that agency) and the "new" status (never triaged: no by_status
+// entry). contains() needs no lookup for the agent part: the agent is in the alert key.
+class AgentStatusStream final : public Stream {
+ public:
+  AgentStatusStream(std::vector<std::unique_ptr<Stream>> c, std::unordered_set<uint32_t> agents,
+                    std::optional<uint8_t> status, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
+                    const rocksdb::ReadOptions& ro)
+      : u_(std::move(c)), agents_(std::move(agents)), status_(status), db_(db), cf_(cf), ro_(ro) {}
+  void seek_lt(const std::string& bound) override { u_.seek_lt(bound); }
+  bool valid() const override { return u_.valid(); }
+  std::string_view key() const override { return u_.key(); }
+  void next() override { u_.next(); }
+  uint64_t estimate() override { return u_.estimate(); }
+  bool contains(std::string_view key) override {
+    if (key.size() != kAlertKeyLen) return false;
+    uint32_t agent = get_u32(key.data() + 8);
+    if (!agents_.count(agent)) return false;
+    if (!status_) return true;
+    std::string k;
+    put_u32(k, agent);
+    k.push_back(static_cast<char>(*status_));
+    k.append(key);
+    rocksdb::PinnableSlice v;
+    return db_->Get(ro_, cf_, k, &v).ok();
+  }
+
+ private:
+  UnionStream u_;
+  std::unordered_set<uint32_t> agents_;
+  std::optional<uint8_t> status_;
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  rocksdb::ReadOptions ro_;
+};
+
 // Distinct fixed-length prefixes present in [lo, hi] of a family (skip-scan), at most cap.
 std::vector<std::string> distinct_prefixes(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
                                            const rocksdb::ReadOptions& ro, const std::string& lo,
@@ -306,21 +357,169 @@ std::vector<std::string> distinct_prefixes(rocksdb::DB* db, rocksdb::ColumnFamil
 
 constexpr size_t kMaxUnion = 1024;
 constexpr int64_t kHourUs = 3600LL * 1000000;
+constexpr int64_t kDayUs = 24 * kHourUs;
 
-int64_t hour_of(int64_t us) {
-  int64_t h = us / kHourUs * kHourUs;
-  if (us < 0 && us % kHourUs != 0) h -= kHourUs;
-  return h;
-}
-// counts family: hour(8) | agency(4) | severity(1) -> number of alerts (8 BE).
-std::string count_key(int64_t time_us, uint32_t agency, int severity) {
+// counts_agent_day: agent(4) | day(8) | severity(1) -> alerts of that agent that day.
+std::string agent_day_key(uint32_t agent, int64_t time_us, int severity) {
+  int64_t d = time_us / kDayUs * kDayUs;
+  if (time_us < 0 && time_us % kDayUs != 0) d -= kDayUs;
   std::string k;
-  put_time(k, hour_of(time_us));
+  put_u32(k, agent);
+  put_time(k, d);
+  k.push_back(static_cast<char>(std::clamp(severity, 0, 255)));
+  return k;
+}
+// counts / counts_day families: hour or day (8) | agency(4) | severity(1) -> number of alerts
+// (8 BE, a sum of merge operands).
+std::string count_key(int64_t time_us, uint32_t agency, int severity, int64_t unit = kHourUs) {
+  int64_t h = time_us / unit * unit;
+  if (time_us < 0 && time_us % unit != 0) h -= unit;
+  std::string k;
+  put_time(k, h);
   put_u32(k, agency);
   k.push_back(static_cast<char>(std::clamp(severity, 0, 255)));
   return k;
 }
 
+}  // namespace
+
+namespace {
+constexpr size_t kMaxCachedGroups = 8192;
+
+// Fixed-length index records of one column family, sorted before they go into the batch:
+// the memtable insert then walks each family in key order from the previous insert (the
+// per-batch / per-prefix insert hints), instead of searching from the top every time.
+class SortedRun {
+ public:
+  SortedRun(size_t klen, size_t vlen) : klen_(klen), vlen_(vlen) {}
+  char* add() {
+    buf_.resize(buf_.size() + klen_ + vlen_);
+    return buf_.data() + buf_.size() - klen_ - vlen_;
+  }
+  void put_into(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf) {
+    const size_t rec = klen_ + vlen_;
+    const size_t n = buf_.size() / rec;
+    idx_.resize(n);
+    for (size_t i = 0; i < n; ++i) idx_[i] = static_cast<uint32_t>(i);
+    const char* b = buf_.data();
+    const size_t kl = klen_;
+    std::sort(idx_.begin(), idx_.end(), [&](uint32_t x, uint32_t y) {
+      return std::memcmp(b + x * rec, b + y * rec, kl) < 0;
+    });
+    for (uint32_t i : idx_) {
+      const char* r = b + i * rec;
+      wb.Put(cf, rocksdb::Slice(r, klen_), rocksdb::Slice(r + klen_, vlen_)).PermitUncheckedError();
+    }
+  }
+  void clear() { buf_.clear(); }
+
+ private:
+  size_t klen_, vlen_;
+  std::string buf_;
+  std::vector<uint32_t> idx_;
+};
+
+inline char* w8(char* p, uint8_t v) {
+  *p = static_cast<char>(v);
+  return p + 1;
+}
+inline char* w16(char* p, uint16_t v) {
+  p[0] = static_cast<char>(v >> 8);
+  p[1] = static_cast<char>(v);
+  return p + 2;
+}
+inline char* w32(char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * (3 - i)));
+  return p + 4;
+}
+inline char* w64(char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * (7 - i)));
+  return p + 8;
+}
+inline char* wbytes(char* p, const void* d, size_t n) {
+  std::memcpy(p, d, n);
+  return p + n;
+}
+
+// Counter values (alert_count, hourly counts) are 8-byte big-endian two's-complement sums
+// of merge operands: +n from write_batch, -n from retention. Wrapping addition is exactly
+// associative, so partial merges in compaction give the same sum; readers treat the value
+// as signed and ignore counts <= 0.
+class AddMerge final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value, std::string* out,
+             rocksdb::Logger*) const override {
+    uint64_t a = existing && existing->size() == 8 ? get_u64(existing->data()) : 0;
+    uint64_t b = value.size() == 8 ? get_u64(value.data()) : 0;
+    out->clear();
+    put_u64(*out, a + b);
+    return true;
+  }
+  const char* Name() const override { return "halong.add64"; }
+};
+std::string delta(int64_t d) { return u64s(static_cast<uint64_t>(d)); }
+
+// Incident records: a compact binary form (decoded on every incident read and list).
+void put_str(std::string& o, std::string_view s) {
+  put_u32(o, static_cast<uint32_t>(s.size()));
+  o.append(s);
+}
+std::string encode_incident(const Incident& i) {
+  std::string o;
+  o.reserve(64 + i.agent.size() + i.agency.size() + i.src_ip.size() + i.signature.size() + i.assignee.size());
+  o.push_back('\x01');
+  put_u64(o, i.id);
+  put_u64(o, i.sid);
+  put_str(o, i.agent);
+  put_str(o, i.agency);
+  put_str(o, i.src_ip);
+  put_str(o, i.signature);
+  put_u64(o, i.count);
+  put_time(o, i.first_seen_us);
+  put_time(o, i.last_seen_us);
+  o.push_back(static_cast<char>(i.status));
+  put_str(o, i.assignee);
+  return o;
+}
+Result<Incident> decode_incident(std::string_view v) {
+  auto bad = [] { return make_error(ErrorCode::storage_error, "corrupt incident record"); };
+  size_t p = 0;
+  auto need = [&](size_t n) { return p + n <= v.size(); };
+  auto u64 = [&](uint64_t& x) { if (!need(8)) return false; x = get_u64(v.data() + p); p += 8; return true; };
+  auto str = [&](std::string& s) {
+    if (!need(4)) return false;
+    uint32_t n = get_u32(v.data() + p);
+    p += 4;
+    if (!need(n)) return false;
+    s.assign(v.data() + p, n);
+    p += n;
+    return true;
+  };
+  Incident i;
+  uint64_t first = 0, last = 0;
+  if (!need(1) || v[0] != '\x01') return bad();
+  p = 1;
+  if (!u64(i.id) || !u64(i.sid) || !str(i.agent) || !str(i.agency) || !str(i.src_ip) || !str(i.signature) ||
+      !u64(i.count) || !u64(first) || !u64(last) || !need(1))
+    return bad();
+  i.first_seen_us = static_cast<int64_t>(first ^ (1ULL << 63));
+  i.last_seen_us = static_cast<int64_t>(last ^ (1ULL << 63));
+  uint8_t st = static_cast<uint8_t>(v[p++]);
+  if (st > static_cast<uint8_t>(TriageStatus::false_positive)) return bad();
+  i.status = static_cast<TriageStatus>(st);
+  if (!str(i.assignee) || p != v.size()) return bad();
+  return i;
+}
+// incidents family: 'i' | id(8) -> record; 'o' | sid(8) | agent(4) | src ip -> open incident id(8).
+std::string open_key(uint32_t agent, std::string_view group) {
+  std::string k;
+  k.reserve(13 + group.size());
+  k.push_back('o');
+  k.append(group.substr(0, 8));
+  put_u32(k, agent);
+  k.append(group.substr(8));
+  return k;
+}
 }  // namespace
 
 struct RocksStore::Impl {
@@ -348,25 +547,44 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
     return std::make_unique<UnionStream>(std::move(v));
   };
   empty = false;
+  // Agents the query can touch (agent, agency, scope), walked in by_agent_status.
+  std::optional<std::vector<uint32_t>> agents;
   if (q.agent) {
     auto n = s.dict_find("a/" + *q.agent);
     if (!n) { empty = true; return {}; }
-    // The analyst's queue ("new alerts of this agent") has a composite index of its own.
-    if (q.status) conj.push_back(idx(kByAgentStatus, u32s(*n) + u8s(static_cast<uint8_t>(*q.status))));
-    else conj.push_back(idx(kByAgent, u32s(*n)));
+    agents = std::vector<uint32_t>{*n};
+  } else if (q.agency || q.scope) {
+    std::vector<uint32_t> v;
+    for (const auto& ag : q.agency ? std::vector<std::string>{*q.agency} : *q.scope) {
+      auto more = s.agents_of_agency(ag);
+      v.insert(v.end(), more.begin(), more.end());
+    }
+    if (v.empty()) { empty = true; return {}; }
+    agents = std::move(v);
   }
-  auto scope_or_agency = [&](const std::vector<std::string>& agencies) {
+  const uint8_t used = s.statuses_used_.load();
+  auto agent_stream = [&](const std::vector<uint32_t>& ags, std::optional<uint8_t> status) -> bool {
+    std::vector<uint8_t> sts;
+    if (status) sts.push_back(*status);
+    else
+      for (uint8_t st = 0; st < 8; ++st)
+        if (used & (1u << st)) sts.push_back(st);
+    if (ags.size() * sts.size() > kMaxUnion) return false;  // too many to merge: the predicate serves
     std::vector<std::unique_ptr<Stream>> v;
-    for (const auto& a : agencies)
-      if (auto n = s.dict_find("g/" + a)) v.push_back(idx(kByAgency, u32s(*n)));
-    if (v.empty()) empty = true;
-    else conj.push_back(uni(std::move(v)));
+    for (uint32_t a : ags)
+      for (uint8_t st : sts) v.push_back(idx(kByAgentStatus, u32s(a) + u8s(st)));
+    conj.push_back(std::make_unique<AgentStatusStream>(std::move(v), std::unordered_set<uint32_t>(ags.begin(), ags.end()),
+                                                       status, db, s.cf(kByAgentStatus), ro));
+    return true;
   };
-  if (q.agency) scope_or_agency({*q.agency});
-  if (q.scope && !q.agency && !q.agent) {
-    if (q.scope->size() <= kMaxUnion) scope_or_agency(*q.scope);
+  std::optional<uint8_t> qstatus;
+  if (q.status) qstatus = static_cast<uint8_t>(*q.status);
+  bool status_served = false;
+  if (agents) status_served = agent_stream(*agents, qstatus) && qstatus;
+  if (qstatus && !status_served) {
+    if (*q.status != TriageStatus::fresh) conj.push_back(idx(kByStatus, u8s(*qstatus)));
+    else agent_stream(s.all_agents(), qstatus);  // "new" = not triaged: no by_status entry
   }
-  if (empty) return {};
   if (q.sid) conj.push_back(idx(kByRule, u64s(*q.sid)));
   if (q.text || q.category || q.engine) {
     // The signatures family lists every (sid, signature, category, engine) seen: pick the
@@ -423,19 +641,33 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
   };
   if (q.src_net) net('s', *q.src_net);
   if (q.dest_net) net('d', *q.dest_net);
-  if (q.port) {
+  if (q.port && *q.port != 0) {
     std::vector<std::unique_ptr<Stream>> v;
     v.push_back(idx(kByPort, "s" + u16s(*q.port)));
     v.push_back(idx(kByPort, "d" + u16s(*q.port)));
     conj.push_back(uni(std::move(v)));
   }
-  if (q.status && !q.agent) conj.push_back(idx(kByStatus, u8s(static_cast<uint8_t>(*q.status))));
   if (q.assignee && !q.assignee->empty()) {
     auto n = s.dict_find("u/" + *q.assignee);
     if (!n) { empty = true; return {}; }
     conj.push_back(idx(kByAssignee, u32s(*n)));
   }
-  if (q.incident) conj.push_back(idx(kByIncident, u64s(*q.incident)));
+  if (q.incident) {
+    // An incident's alerts: its agent's alerts of its sid from its source within its seen
+    // range (walk clamps the time range to it); membership itself is checked on the record.
+    auto inc = s.get_incident(*q.incident);
+    if (!inc) { empty = true; return {}; }
+    auto n = s.dict_find("a/" + inc->agent);
+    if (!n) { empty = true; return {}; }
+    if (!q.agent) agent_stream({*n}, std::nullopt);
+    if (!q.sid) conj.push_back(idx(kByRule, u64s(inc->sid)));
+    if (auto ip = parse_ip16(inc->src_ip)) {
+      Cidr c;
+      c.addr = *ip;
+      c.prefix = 128;
+      conj.push_back(idx(kByIp, ip_prefix('s', ip_bucket(*ip)), c));
+    }
+  }
   return conj;
 }
 
@@ -465,10 +697,21 @@ Status RocksStore::Impl::walk(RocksStore& s, const AlertQuery& q, std::string bo
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
   bool empty = false;
-  auto conj = plan(s, q, ro, empty);
+  std::optional<AlertQuery> clamped;
+  if (q.incident) {
+    // Every alert of an incident lies in [first_seen, last_seen].
+    auto inc = s.get_incident(*q.incident);
+    if (!inc) return inc.error().code == ErrorCode::not_found ? Status{} : Status(inc.error());
+    clamped = q;
+    clamped->from_us = std::max(q.from_us, inc->first_seen_us);
+    if (inc->last_seen_us < INT64_MAX) clamped->to_us = std::min(q.to_us, inc->last_seen_us + 1);
+    bound = std::min(bound, alert_key(clamped->to_us, 0, 0));
+  }
+  const AlertQuery& qq = clamped ? *clamped : q;
+  auto conj = plan(s, qq, ro, empty);
   if (empty) return {};
   std::unique_ptr<Stream> root;
-  if (conj.empty()) root = std::make_unique<IndexStream>(db, s.cf(kAlerts), ro, "", alert_key(q.from_us, 0, 0));
+  if (conj.empty()) root = std::make_unique<IndexStream>(db, s.cf(kAlerts), ro, "", alert_key(qq.from_us, 0, 0));
   else if (conj.size() == 1) root = std::move(conj[0]);
   else root = std::make_unique<IntersectStream>(std::move(conj));
   root->seek_lt(bound);
@@ -521,21 +764,33 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir, con
     std::filesystem::create_directories(dir, ec);
     if (ec) return make_error(ErrorCode::io_error, "cannot create store directory " + dir + ": " + ec.message());
   }
+  const bool existed = std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec);
   rocksdb::DBOptions dbo;
   dbo.create_if_missing = o.create_if_missing && !o.read_only;
   dbo.create_missing_column_families = !o.read_only;
   dbo.paranoid_checks = true;
   dbo.max_background_jobs = 2;
   dbo.keep_log_file_num = 4;
+  dbo.allow_concurrent_memtable_write = true;        // concurrent writers insert in parallel
+  dbo.enable_write_thread_adaptive_yield = true;
+  auto stats = rocksdb::CreateDBStatistics();
+  stats->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  dbo.statistics = stats;
   auto cache = rocksdb::NewLRUCache(o.block_cache_mb << 20);
+  auto add = std::make_shared<AddMerge>();
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (int i = 0; i < kNumCf; ++i) {
     rocksdb::ColumnFamilyOptions co;
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    t.checksum = rocksdb::kXXH3;  // cheaper than Debian's portable (table) CRC32c in flush/compaction
     co.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-    if (kCfs[i].prefix) co.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kCfs[i].prefix));
+    // Insert hints: every family whose keys arrive in order within a prefix (index
+    // prefix | time...; ids agent | seq; incidents 'i' | id; alerts by time).
+    if (kCfs[i].hint >= 0)
+      co.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(static_cast<size_t>(kCfs[i].hint)));
+    if (i == kDefault || i == kCounts || i == kCountsDay || i == kCountsAgentDay) co.merge_operator = add;
     co.compression = rocksdb::kLZ4Compression;
     descs.emplace_back(kCfs[i].name, co);
   }
@@ -547,12 +802,13 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir, con
       bool known = std::any_of(std::begin(kCfs), std::end(kCfs), [&](const CfDef& d) { return e == d.name; });
       if (!known) return make_error(ErrorCode::storage_error, "store " + dir + " has an unknown column family '" + e + "': not a Halong store");
     }
-  } else if (!ls.IsPathNotFound() && std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
+  } else if (!ls.IsPathNotFound() && existed) {
     return storage_err("cannot open store " + dir, ls);
   }
   std::unique_ptr<RocksStore> s(new RocksStore());
   s->dir_ = dir;
   s->opt_ = o;
+  s->statistics_ = stats;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st;
   if (o.read_only) {
@@ -570,23 +826,56 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir, con
   s->db_.reset(raw);
   for (int i = 0; i < kNumCf; ++i) s->by_name_[kCfs[i].name] = s->handles_[static_cast<size_t>(i)];
 
-  // Load the dictionary, the signature set, the counters.
+  // Layout version: a store written with another key layout is refused, never misread.
   rocksdb::ReadOptions ro;
+  std::string v;
+  st = raw->Get(ro, s->cf(kDefault), kFormatKey, &v);
+  if (st.IsNotFound() && !existed && !o.read_only) {
+    rocksdb::WriteOptions wo;
+    wo.sync = o.sync;
+    st = raw->Put(wo, s->cf(kDefault), kFormatKey, kFormat);
+    if (!st.ok()) return storage_err("store " + dir + ": writing the layout version", st);
+  } else if (st.IsNotFound()) {
+    return make_error(ErrorCode::storage_error, "store " + dir +
+                                                    " was written by an older Halong version (no layout version; this "
+                                                    "collector needs '" + std::string(kFormat) +
+                                                    "'): move it aside and start with an empty store directory");
+  } else if (!st.ok()) {
+    return storage_err("store " + dir + ": reading the layout version", st);
+  } else if (v != kFormat) {
+    return make_error(ErrorCode::storage_error, "store " + dir + " has layout '" + v.substr(0, 64) +
+                                                    "' but this collector reads '" + std::string(kFormat) +
+                                                    "': move it aside and start with an empty store directory");
+  }
+
+  // Load the dictionary, the signature set, the counters.
   std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(ro, s->cf(kAgents)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->value().size() != 4) return make_error(ErrorCode::storage_error, "store " + dir + ": corrupt agents record");
     uint32_t n = get_u32(it->value().data());
-    s->dict_[it->key().ToString()] = n;
+    auto k = it->key();
+    if (k.starts_with("m/")) {  // agent -> agency seen
+      if (k.size() != 10) return make_error(ErrorCode::storage_error, "store " + dir + ": corrupt agent/agency record");
+      s->pair_add(get_u32(k.data() + 2), get_u32(k.data() + 6));
+      continue;
+    }
+    s->dict_[k.ToString()] = n;
     s->dict_next_ = std::max(s->dict_next_, n + 1);
+  }
+  // Statuses in use (by_agent_status is walked for these only when no status is asked).
+  for (uint8_t stt = 1; stt <= static_cast<uint8_t>(TriageStatus::false_positive); ++stt) {
+    std::unique_ptr<rocksdb::Iterator> si(raw->NewIterator(ro, s->cf(kByStatus)));
+    si->Seek(u8s(stt));
+    if (si->Valid() && si->key().size() > 0 && static_cast<uint8_t>(si->key()[0]) == stt)
+      s->statuses_used_ |= static_cast<uint8_t>(1u << stt);
   }
   if (!it->status().ok()) return storage_err("store " + dir + ": reading agents", it->status());
   it.reset(raw->NewIterator(ro, s->cf(kSignatures)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) s->sig_seen_.insert(it->key().ToString());
   if (!it->status().ok()) return storage_err("store " + dir + ": reading signatures", it->status());
-  std::string v;
   st = raw->Get(ro, s->cf(kDefault), "alert_count", &v);
-  if (st.ok() && v.size() == 8) s->count_ = get_u64(v.data());
-  else if (!st.IsNotFound()) return storage_err("store " + dir + ": reading alert count", st);
+  if (st.ok() && v.size() == 8) s->count_ = static_cast<uint64_t>(std::max<int64_t>(0, static_cast<int64_t>(get_u64(v.data()))));
+  else if (!st.ok() && !st.IsNotFound()) return storage_err("store " + dir + ": reading alert count", st);
   it.reset(raw->NewIterator(ro, s->cf(kIncidents)));
   it->SeekForPrev("i\xff");
   if (it->Valid() && it->key().size() == 9 && it->key()[0] == 'i') s->next_incident_ = get_u64(it->key().data() + 1) + 1;
@@ -605,224 +894,375 @@ std::string RocksStore::property(const std::string& name) const {
   return v;
 }
 
+uint64_t RocksStore::write_groups() {
+  return statistics_ ? statistics_->getTickerCount(rocksdb::WRITE_DONE_BY_SELF) : 0;
+}
+
 std::optional<uint32_t> RocksStore::dict_find(const std::string& key) {
-  std::lock_guard lock(dict_mu_);
+  std::shared_lock lock(dict_mu_);
   auto it = dict_.find(key);
   if (it == dict_.end()) return std::nullopt;
   return it->second;
 }
 
+uint32_t RocksStore::dict_assign(const std::string& key) {
+  if (auto n = dict_find(key)) return *n;
+  std::unique_lock lock(dict_mu_);
+  auto [it, added] = dict_.emplace(key, dict_next_);
+  if (added) {
+    ++dict_next_;
+    dict_pending_.insert(key);
+  }
+  return it->second;
+}
+
+bool RocksStore::dict_pending(const std::string& key) {
+  std::shared_lock lock(dict_mu_);
+  return !dict_pending_.empty() && dict_pending_.count(key) != 0;
+}
+
+void RocksStore::dict_persisted(const std::vector<std::string>& keys) {
+  if (keys.empty()) return;
+  std::unique_lock lock(dict_mu_);
+  for (const auto& k : keys) dict_pending_.erase(k);
+}
+
+uint64_t RocksStore::pair_id(uint32_t agent, uint32_t agency) { return (static_cast<uint64_t>(agent) << 32) | agency; }
+
+std::string RocksStore::pair_key(uint32_t agent, uint32_t agency) {
+  std::string k = "m/";
+  put_u32(k, agent);
+  put_u32(k, agency);
+  return k;
+}
+
+void RocksStore::pair_add(uint32_t agent, uint32_t agency) {
+  if (pairs_.insert(pair_id(agent, agency)).second) agency_agents_[agency].push_back(agent);
+}
+
+bool RocksStore::pair_pending(uint32_t agent, uint32_t agency) {
+  const uint64_t id = pair_id(agent, agency);
+  {
+    std::shared_lock lock(dict_mu_);
+    if (pairs_.count(id)) return pairs_pending_.count(id) != 0;
+  }
+  std::unique_lock lock(dict_mu_);
+  if (pairs_.count(id)) return pairs_pending_.count(id) != 0;
+  pair_add(agent, agency);  // visible to queries at once; persisted by the batch that carries it
+  pairs_pending_.insert(id);
+  return true;
+}
+
+void RocksStore::pairs_persisted(const std::vector<uint64_t>& ids) {
+  if (ids.empty()) return;
+  std::unique_lock lock(dict_mu_);
+  for (auto id : ids) pairs_pending_.erase(id);
+}
+
+std::vector<uint32_t> RocksStore::agents_of_agency(const std::string& agency) {
+  auto g = dict_find("g/" + agency);
+  if (!g) return {};
+  std::shared_lock lock(dict_mu_);
+  auto it = agency_agents_.find(*g);
+  return it == agency_agents_.end() ? std::vector<uint32_t>{} : it->second;
+}
+
+std::vector<uint32_t> RocksStore::all_agents() {
+  std::vector<uint32_t> v;
+  std::shared_lock lock(dict_mu_);
+  for (const auto& [k, n] : dict_)
+    if (k.starts_with("a/")) v.push_back(n);
+  return v;
+}
+
 Result<uint32_t> RocksStore::dict_get_or_add(const std::string& key) {
-  std::lock_guard lock(dict_mu_);
-  auto it = dict_.find(key);
-  if (it != dict_.end()) return it->second;
-  uint32_t n = dict_next_;
+  uint32_t n = dict_assign(key);
+  if (!dict_pending(key)) return n;
   rocksdb::WriteOptions wo;
   wo.sync = opt_.sync;
   auto st = db_->Put(wo, cf(kAgents), key, u32s(n));
   if (!st.ok()) return storage_err("storing id of " + key, st);
-  ++dict_next_;
-  dict_[key] = n;
+  dict_persisted({key});
   return n;
 }
 
-// ---- writes: group commit -------------------------------------------------------------
-// Concurrent write_batch callers queue up; one of them (the leader) stages every queued
-// batch into ONE rocksdb::WriteBatch and writes it with one (synced) Write, then wakes the
-// others with their results. Staging state shared across the batches of a group:
-struct RocksStore::GroupState {
-  std::unordered_map<std::string, uint64_t> hi;      // agent -> highest seq incl. this group
-  std::map<std::string, uint64_t> open_of;           // incident group -> open incident id
-  std::map<uint64_t, Incident> dirty;                // incidents changed by this group
-  std::vector<std::string> new_sigs;
-  std::map<std::string, int64_t> counts;             // counts key -> delta
-  uint64_t stored = 0;
-  uint64_t next_incident = 0;
+// ---- writes ----------------------------------------------------------------------------
+// Each write_batch call stages its own rocksdb::WriteBatch while holding its agent's lock
+// (cursor dedup and the agent's incidents are read-modify-write, and only that agent's
+// batches touch them), then writes it. Concurrent callers meet in RocksDB's write thread:
+// one leader writes the whole group to the WAL with one fsync and, with
+// allow_concurrent_memtable_write, every writer inserts its own batch into the memtables
+// in parallel. Shared counters (alert count, hourly counts) are merge operands, so batches
+// of different agents never read-modify-write the same key.
+struct RocksStore::AgentState {
+  std::mutex mu;
+  uint32_t num = 0;
+  bool cursor_loaded = false;
+  uint64_t hi = 0;
+  // Open incidents of this agent by group (sid(8) | src ip): a cache of the incidents
+  // family, valid because only this agent's batches (under mu) and update_incident (also
+  // under mu) change them. Bounded: cleared when it grows past kMaxCachedGroups.
+  struct Open {
+    Incident inc;
+    bool known = false;  // false: the group has no incident yet (negative entry)
+  };
+  std::unordered_map<std::string, Open> open;
+  std::string last_agency;
+  uint32_t last_agency_num = 0;
 };
 
-struct RocksStore::PendingWrite {
-  const std::string* agent;
-  const std::vector<Alert>* alerts;
-  Result<BatchResult> result{Error(ErrorCode::internal, "not written")};
-  bool done = false;
+
+// What a staged batch changes in memory once its write has succeeded.
+struct RocksStore::Staged {
+  std::unordered_map<std::string, AgentState::Open> touched;  // group -> incident after the batch
+  std::vector<Incident> retired;  // incidents of a group that a new incident replaced in this batch
+  std::vector<std::string> new_sigs;
+  std::vector<std::string> dict_keys;  // pending dictionary records carried by the batch
+  std::vector<uint64_t> pairs;         // pending agent -> agency records carried by the batch
+  uint64_t hi = 0;
+  uint64_t stored = 0;
 };
+
+RocksStore::AgentState* RocksStore::find_agent_state(const std::string& agent_id) {
+  std::shared_lock l(agents_mu_);
+  auto it = agents_.find(agent_id);
+  return it == agents_.end() ? nullptr : it->second.get();
+}
+
+RocksStore::AgentState& RocksStore::agent_state(const std::string& agent_id) {
+  if (auto* s = find_agent_state(agent_id)) return *s;
+  std::unique_lock l(agents_mu_);
+  auto& p = agents_[agent_id];
+  if (!p) {
+    p = std::make_unique<AgentState>();
+    p->num = dict_assign("a/" + agent_id);
+  }
+  return *p;
+}
+
+Status RocksStore::load_cursor(AgentState& st, const std::string& agent_id) {
+  if (st.cursor_loaded) return {};
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), cf(kCursors), agent_id, &v);
+  if (s.IsNotFound()) st.hi = 0;
+  else if (!s.ok() || v.size() != 8) return storage_err("reading cursor of agent " + agent_id, s);
+  else st.hi = get_u64(v.data());
+  st.cursor_loaded = true;
+  return {};
+}
 
 Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const std::vector<Alert>& alerts) {
   if (opt_.read_only) return make_error(ErrorCode::forbidden, "store opened read-only");
   if (agent_id.empty()) return make_error(ErrorCode::invalid_argument, "write_batch: empty agent id");
   for (const auto& a : alerts)
     if (a.seq == 0) return make_error(ErrorCode::invalid_argument, "write_batch: alert with seq 0 from agent " + agent_id);
-  PendingWrite me{&agent_id, &alerts};
-  std::unique_lock lk(gc_mu_);
-  gc_queue_.push_back(&me);
-  while (!me.done && gc_leader_) gc_cv_.wait(lk);
-  if (me.done) return std::move(me.result);
-  gc_leader_ = true;
-  while (!gc_queue_.empty()) {
-    std::vector<PendingWrite*> group(gc_queue_.begin(), gc_queue_.end());
-    gc_queue_.clear();
-    lk.unlock();
-    commit_group(group);
-    lk.lock();
-    ++groups_;
-    gc_cv_.notify_all();
-  }
-  gc_leader_ = false;
-  gc_cv_.notify_all();
-  return std::move(me.result);
-}
-
-void RocksStore::commit_group(const std::vector<PendingWrite*>& group) {
-  std::lock_guard lock(write_mu_);
-  rocksdb::WriteBatch wb;
-  GroupState g;
-  std::vector<BatchResult> results;
-  // Stage every batch; one that cannot be staged (a storage read error) fails alone and
-  // the group is staged again without it (each round removes one, so this ends).
-  for (;;) {
-    wb.Clear();
-    g = GroupState{};
-    g.next_incident = next_incident_;
-    results.assign(group.size(), BatchResult{});
-    bool failed = false;
-    for (size_t i = 0; i < group.size() && !failed; ++i) {
-      if (group[i]->done) continue;
-      if (auto st = stage(*group[i]->agent, *group[i]->alerts, wb, g, results[i]); !st) {
-        group[i]->result = st.error();
-        group[i]->done = true;
-        failed = true;
-      }
-    }
-    if (!failed) break;
-  }
-  for (const auto& [gk, id] : g.open_of) wb.Put(cf(kIncidents), "o" + gk, u64s(id));
-  for (const auto& [id, inc] : g.dirty) wb.Put(cf(kIncidents), "i" + u64s(id), json::serialize(incident_to_json(inc)));
-  for (const auto& [agent, hi] : g.hi) wb.Put(cf(kCursors), agent, u64s(hi));
-  if (auto cs = apply_counts(wb, g.counts); !cs) {
-    for (auto* p : group)
-      if (!p->done) {
-        p->result = cs.error();
-        p->done = true;
-      }
-    return;
-  }
-  uint64_t new_count = count_.load() + g.stored;
-  wb.Put(cf(kDefault), "alert_count", u64s(new_count));
+  AgentState& st = agent_state(agent_id);
+  std::lock_guard lock(st.mu);
+  if (auto s = load_cursor(st, agent_id); !s) return s.error();
+  BatchResult r;
+  r.highest_seq = st.hi;
+  // Reused per thread: a fresh multi-megabyte batch per call was a malloc hot spot.
+  thread_local rocksdb::WriteBatch wb;
+  wb.Clear();
+  Staged sg;
+  if (auto s = stage(st, agent_id, alerts, wb, sg, r); !s) return s.error();
+  if (r.stored == 0) return r;  // only duplicates: everything is already durable
   rocksdb::WriteOptions wo;
   wo.sync = opt_.sync;
-  auto st = db_->Write(wo, &wb);
-  for (size_t i = 0; i < group.size(); ++i) {
-    if (group[i]->done) continue;
-    if (st.ok()) group[i]->result = results[i];
-    else group[i]->result = storage_err("writing batch of agent " + *group[i]->agent, st);
-    group[i]->done = true;
+  wo.memtable_insert_hint_per_batch = true;
+  auto s = db_->Write(wo, &wb);
+  if (wb.GetDataSize() > (size_t{64} << 20)) wb = rocksdb::WriteBatch();  // do not keep a huge buffer per thread
+  if (!s.ok()) return storage_err("writing batch of agent " + agent_id, s);
+  // Durable: publish the in-memory state.
+  st.hi = sg.hi;
+  if (st.open.size() + sg.touched.size() > kMaxCachedGroups) st.open.clear();
+  for (auto& [gk, o] : sg.touched) st.open[gk] = std::move(o);
+  count_ += sg.stored;
+  dict_persisted(sg.dict_keys);
+  pairs_persisted(sg.pairs);
+  if (!sg.new_sigs.empty()) {
+    std::lock_guard sl(sig_mu_);
+    for (auto& s2 : sg.new_sigs) sig_seen_.insert(std::move(s2));
   }
-  if (!st.ok()) return;
-  count_ = new_count;
-  next_incident_ = g.next_incident;
-  for (const auto& [agent, hi] : g.hi) cursor_cache_[agent] = hi;
-  std::lock_guard sl(sig_mu_);
-  for (auto& sg : g.new_sigs) sig_seen_.insert(std::move(sg));
+  return r;
 }
 
-Status RocksStore::stage(const std::string& agent_id, const std::vector<Alert>& alerts, rocksdb::WriteBatch& wb,
-                         GroupState& g, BatchResult& r) {
-  auto num = dict_get_or_add("a/" + agent_id);
-  if (!num) return num.error();
-  uint64_t hi = 0;
-  if (auto it = g.hi.find(agent_id); it != g.hi.end()) {
-    hi = it->second;
-  } else {
-    auto hi_r = highest_seq_locked(agent_id);
-    if (!hi_r) return hi_r.error();
-    hi = *hi_r;
+Status RocksStore::stage(AgentState& st, const std::string& agent_id, const std::vector<Alert>& alerts,
+                         rocksdb::WriteBatch& wb, Staged& sg, BatchResult& r) {
+  uint64_t hi = st.hi;
+  const uint32_t anum = st.num;
+  if (dict_pending("a/" + agent_id)) {
+    wb.Put(cf(kAgents), "a/" + agent_id, u32s(anum));
+    sg.dict_keys.push_back("a/" + agent_id);
   }
+  // Index records, per family: fixed lengths (prefix + 20-byte alert key [+ value]).
+  // Reused per thread (capacity kept between calls).
+  struct Runs {
+    SortedRun ids{12, kAlertKeyLen}, by_rule{8 + kAlertKeyLen, 0}, by_sev{1 + kAlertKeyLen, 0},
+        by_agent_status{5 + kAlertKeyLen, 0}, by_ip{17 + kAlertKeyLen, 16}, by_port{3 + kAlertKeyLen, 0};
+    std::string values;  // alert values, back to back
+    std::vector<std::pair<std::array<char, kAlertKeyLen>, std::pair<size_t, size_t>>> alerts;  // key -> value range
+  };
+  thread_local Runs runs;
+  auto& [ids, by_rule, by_sev, by_agent_status, by_ip, by_port, values, alert_recs] = runs;
+  for (SortedRun* r2 : {&ids, &by_rule, &by_sev, &by_agent_status, &by_ip, &by_port}) r2->clear();
+  values.clear();
+  alert_recs.clear();
+  std::map<std::string, int64_t> counts, days, agent_days;  // counter deltas
   rocksdb::ReadOptions ro;
-  const std::string agent4 = u32s(*num);
+  Alert fixed;  // a copy, only when the alert's id / agent id must be corrected
+  std::string expect_id, gk, sig;
   for (const auto& a0 : alerts) {
     if (a0.seq <= hi) {
       ++r.duplicates;
       continue;
     }
     hi = a0.seq;
-    Alert a = a0;
-    a.agent.id = agent_id;
-    a.id = agent_id + ":" + std::to_string(a.seq);
-    auto ag = dict_get_or_add("g/" + a.agent.agency);
-    if (!ag) return ag.error();
-    // incident grouping
-    std::string gk = detail::incident_group_key(a);
-    auto oi = g.open_of.find(gk);
-    if (oi == g.open_of.end()) {
-      std::string ov;
-      auto st = db_->Get(ro, cf(kIncidents), "o" + gk, &ov);
-      if (st.ok() && ov.size() == 8) {
-        uint64_t id = get_u64(ov.data());
-        std::string iv;
-        st = db_->Get(ro, cf(kIncidents), "i" + ov, &iv);
-        if (!st.ok()) return storage_err("reading incident " + std::to_string(id), st);
-        auto inc = incident_from_json(iv);
-        if (!inc) return inc.error();
-        g.dirty[id] = std::move(*inc);
-        oi = g.open_of.emplace(gk, id).first;
-      } else if (!st.ok() && !st.IsNotFound()) {
-        return storage_err("reading open incident", st);
+    const Alert* ap = &a0;
+    expect_id.assign(agent_id).append(":").append(std::to_string(a0.seq));
+    if (a0.agent.id != agent_id || a0.id != expect_id) {
+      fixed = a0;
+      fixed.agent.id = agent_id;
+      fixed.id = expect_id;
+      ap = &fixed;
+    }
+    const Alert& a = *ap;
+    if (a.agent.agency != st.last_agency || st.last_agency_num == 0) {
+      st.last_agency = a.agent.agency;
+      st.last_agency_num = dict_assign("g/" + a.agent.agency);
+    }
+    const uint32_t gnum = st.last_agency_num;
+    if (pair_pending(anum, gnum) && std::find(sg.pairs.begin(), sg.pairs.end(), pair_id(anum, gnum)) == sg.pairs.end()) {
+      wb.Put(cf(kAgents), pair_key(anum, gnum), u32s(gnum));
+      sg.pairs.push_back(pair_id(anum, gnum));
+    }
+    if (dict_pending("g/" + a.agent.agency) &&
+        std::find(sg.dict_keys.begin(), sg.dict_keys.end(), "g/" + a.agent.agency) == sg.dict_keys.end()) {
+      wb.Put(cf(kAgents), "g/" + a.agent.agency, u32s(gnum));
+      sg.dict_keys.push_back("g/" + a.agent.agency);
+    }
+
+    // Incident grouping (sid | agent | src ip), through this batch's changes, then the
+    // agent's cache, then the store.
+    gk.clear();
+    put_u64(gk, a.alert.signature_id);
+    gk.append(a.src_ip);
+    auto ti = sg.touched.find(gk);
+    if (ti == sg.touched.end()) {
+      AgentState::Open cur;
+      if (auto ci = st.open.find(gk); ci != st.open.end()) {
+        cur = ci->second;
+      } else {
+        std::string ov;
+        auto s = db_->Get(ro, cf(kIncidents), open_key(anum, gk), &ov);
+        if (s.ok() && ov.size() == 8) {
+          std::string iv;
+          s = db_->Get(ro, cf(kIncidents), "i" + ov, &iv);
+          if (!s.ok()) return storage_err("reading incident " + std::to_string(get_u64(ov.data())), s);
+          auto inc = decode_incident(iv);
+          if (!inc) return inc.error();
+          cur.inc = std::move(*inc);
+          cur.known = true;
+        } else if (!s.ok() && !s.IsNotFound()) {
+          return storage_err("reading open incident", s);
+        }
+      }
+      ti = sg.touched.emplace(gk, std::move(cur)).first;
+    }
+    AgentState::Open& op = ti->second;
+    if (!op.known || !detail::join_incident(op.inc, a, opt_.incidents)) {
+      if (op.known) sg.retired.push_back(std::move(op.inc));  // its last change must be written too
+      op.inc = detail::new_incident(next_incident_.fetch_add(1), a);
+      op.known = true;
+      wb.Put(cf(kIncidents), open_key(anum, gk), u64s(op.inc.id));
+    }
+    const uint64_t incident = op.inc.id;
+
+    std::string key = alert_key(a.timestamp_us, anum, a.seq);
+    const size_t vstart = values.size();
+    put_u64(values, incident);
+    values += to_json_string(a);
+    alert_recs.emplace_back();
+    std::memcpy(alert_recs.back().first.data(), key.data(), kAlertKeyLen);
+    alert_recs.back().second = {vstart, values.size() - vstart};
+    const char* k = key.data();
+    char* p = ids.add();
+    p = w32(p, anum);
+    p = w64(p, a.seq);
+    wbytes(p, k, kAlertKeyLen);
+    wbytes(w64(by_rule.add(), a.alert.signature_id), k, kAlertKeyLen);
+    wbytes(w8(by_sev.add(), sev_byte(a.alert.severity)), k, kAlertKeyLen);
+    wbytes(w8(w32(by_agent_status.add(), anum), static_cast<uint8_t>(TriageStatus::fresh)), k, kAlertKeyLen);
+    ++counts[count_key(a.timestamp_us, gnum, a.alert.severity)];
+    ++days[count_key(a.timestamp_us, gnum, a.alert.severity, kDayUs)];
+    ++agent_days[agent_day_key(anum, a.timestamp_us, a.alert.severity)];
+    for (int side = 0; side < 2; ++side) {
+      const std::string& ipt = side == 0 ? a.src_ip : a.dest_ip;
+      if (auto ip = parse_ip16(ipt)) {
+        auto b = ip_bucket(*ip);
+        char* q = by_ip.add();
+        q = w8(q, side == 0 ? 's' : 'd');
+        q = wbytes(q, b.data(), 16);
+        q = wbytes(q, k, kAlertKeyLen);
+        wbytes(q, ip->data(), 16);
       }
     }
-    if (oi == g.open_of.end() || !detail::join_incident(g.dirty[oi->second], a, opt_.incidents)) {
-      uint64_t id = g.next_incident++;
-      g.dirty[id] = detail::new_incident(id, a);
-      g.open_of[gk] = id;
-    }
-    uint64_t incident = g.open_of[gk];
+    // Port 0 (log alerts, ICMP) is not indexed: a port-0 query is served by the predicate.
+    if (a.src_port) wbytes(w16(w8(by_port.add(), 's'), a.src_port), k, kAlertKeyLen);
+    if (a.dest_port) wbytes(w16(w8(by_port.add(), 'd'), a.dest_port), k, kAlertKeyLen);
 
-    std::string key = alert_key(a.timestamp_us, *num, a.seq);
-    std::string value = u64s(incident) + to_json_string(a);
-    wb.Put(cf(kAlerts), key, value);
-    wb.Put(cf(kIds), agent4 + u64s(a.seq), key);
-    wb.Put(cf(kByAgent), agent4 + key, "");
-    wb.Put(cf(kByAgency), u32s(*ag) + key, "");
-    wb.Put(cf(kByRule), u64s(a.alert.signature_id) + key, "");
-    wb.Put(cf(kBySeverity), u8s(sev_byte(a.alert.severity)) + key, "");
-    ++g.counts[count_key(a.timestamp_us, *ag, a.alert.severity)];
-    wb.Put(cf(kByStatus), u8s(static_cast<uint8_t>(TriageStatus::fresh)) + key, "");
-    wb.Put(cf(kByAgentStatus), agent4 + u8s(static_cast<uint8_t>(TriageStatus::fresh)) + key, "");
-    wb.Put(cf(kByIncident), u64s(incident) + key, "");
-    if (auto ip = parse_ip16(a.src_ip))
-      wb.Put(cf(kByIp), ip_prefix('s', ip_bucket(*ip)) + key, rocksdb::Slice(reinterpret_cast<const char*>(ip->data()), 16));
-    if (auto ip = parse_ip16(a.dest_ip))
-      wb.Put(cf(kByIp), ip_prefix('d', ip_bucket(*ip)) + key, rocksdb::Slice(reinterpret_cast<const char*>(ip->data()), 16));
-    wb.Put(cf(kByPort), "s" + u16s(a.src_port) + key, "");
-    wb.Put(cf(kByPort), "d" + u16s(a.dest_port) + key, "");
-    std::string sig = u64s(a.alert.signature_id) + a.alert.signature + '\0' + a.alert.category + '\0' + a.alert.engine;
+    sig.clear();
+    put_u64(sig, a.alert.signature_id);
+    sig.append(a.alert.signature).append(1, '\0').append(a.alert.category).append(1, '\0').append(a.alert.engine);
+    bool seen;
     {
       std::lock_guard sl(sig_mu_);
-      if (!sig_seen_.count(sig) && std::find(g.new_sigs.begin(), g.new_sigs.end(), sig) == g.new_sigs.end()) {
-        wb.Put(cf(kSignatures), sig, "");
-        g.new_sigs.push_back(sig);
-      }
+      seen = sig_seen_.count(sig) != 0;
+    }
+    if (!seen && std::find(sg.new_sigs.begin(), sg.new_sigs.end(), sig) == sg.new_sigs.end()) {
+      wb.Put(cf(kSignatures), sig, "");
+      sg.new_sigs.push_back(sig);
     }
     ++r.stored;
   }
-  g.hi[agent_id] = hi;
-  g.stored += r.stored;
+  if (r.stored == 0) return {};
+  std::sort(alert_recs.begin(), alert_recs.end(), [](const auto& x, const auto& y) {
+    return std::memcmp(x.first.data(), y.first.data(), kAlertKeyLen) < 0;
+  });
+  for (const auto& [k, v] : alert_recs)
+    wb.Put(cf(kAlerts), rocksdb::Slice(k.data(), kAlertKeyLen), rocksdb::Slice(values.data() + v.first, v.second));
+  ids.put_into(wb, cf(kIds));
+  by_rule.put_into(wb, cf(kByRule));
+  by_sev.put_into(wb, cf(kBySeverity));
+  by_agent_status.put_into(wb, cf(kByAgentStatus));
+  by_ip.put_into(wb, cf(kByIp));
+  by_port.put_into(wb, cf(kByPort));
+  for (const auto& inc : sg.retired) wb.Put(cf(kIncidents), "i" + u64s(inc.id), encode_incident(inc));
+  for (const auto& [gk2, o] : sg.touched)
+    if (o.known) wb.Put(cf(kIncidents), "i" + u64s(o.inc.id), encode_incident(o.inc));
+  for (const auto& [ck, d] : counts) wb.Merge(cf(kCounts), ck, delta(d));
+  for (const auto& [ck, d] : days) wb.Merge(cf(kCountsDay), ck, delta(d));
+  for (const auto& [ck, d] : agent_days) wb.Merge(cf(kCountsAgentDay), ck, delta(d));
+  wb.Merge(cf(kDefault), "alert_count", delta(static_cast<int64_t>(r.stored)));
+  wb.Put(cf(kCursors), agent_id, u64s(hi));
+  sg.hi = hi;
+  sg.stored = r.stored;
   r.highest_seq = hi;
   return {};
 }
 
 Result<uint64_t> RocksStore::highest_seq(const std::string& agent_id) {
-  std::lock_guard lock(write_mu_);
-  return highest_seq_locked(agent_id);
-}
-
-Result<uint64_t> RocksStore::highest_seq_locked(const std::string& agent_id) {
-  auto it = cursor_cache_.find(agent_id);
-  if (it != cursor_cache_.end()) return it->second;
-  std::string v;
-  auto st = db_->Get(rocksdb::ReadOptions(), cf(kCursors), agent_id, &v);
-  if (st.IsNotFound()) return uint64_t{0};
-  if (!st.ok() || v.size() != 8) return storage_err("reading cursor of agent " + agent_id, st);
-  return get_u64(v.data());
+  AgentState* st = find_agent_state(agent_id);
+  if (!st) {
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions(), cf(kCursors), agent_id, &v);
+    if (s.IsNotFound()) return uint64_t{0};
+    if (!s.ok() || v.size() != 8) return storage_err("reading cursor of agent " + agent_id, s);
+    return get_u64(v.data());
+  }
+  std::lock_guard lock(st->mu);
+  if (auto s = load_cursor(*st, agent_id); !s) return s.error();
+  return st->hi;
 }
 
 namespace {
@@ -905,8 +1345,10 @@ Result<std::pair<Triage, Triage>> RocksStore::update_triage(const std::string& i
   rocksdb::WriteBatch wb;
   wb.Put(cf(kTriage), *key, json::serialize(triage_to_json(after)));
   if (before->status != after.status) {
-    wb.Delete(cf(kByStatus), u8s(static_cast<uint8_t>(before->status)) + *key);
-    wb.Put(cf(kByStatus), u8s(static_cast<uint8_t>(after.status)) + *key, "");
+    // by_status holds triaged alerts only ("new" is the default state; see plan()).
+    if (before->status != TriageStatus::fresh) wb.Delete(cf(kByStatus), u8s(static_cast<uint8_t>(before->status)) + *key);
+    if (after.status != TriageStatus::fresh) wb.Put(cf(kByStatus), u8s(static_cast<uint8_t>(after.status)) + *key, "");
+    statuses_used_ |= static_cast<uint8_t>(1u << static_cast<unsigned>(after.status));
     const std::string agent4 = key->substr(8, 4);
     wb.Delete(cf(kByAgentStatus), agent4 + u8s(static_cast<uint8_t>(before->status)) + *key);
     wb.Put(cf(kByAgentStatus), agent4 + u8s(static_cast<uint8_t>(after.status)) + *key, "");
@@ -928,54 +1370,114 @@ Result<std::pair<Triage, Triage>> RocksStore::update_triage(const std::string& i
   return std::make_pair(std::move(*before), std::move(after));
 }
 
-Status RocksStore::apply_counts(rocksdb::WriteBatch& wb, const std::map<std::string, int64_t>& deltas) {
-  for (const auto& [k, d] : deltas) {
-    std::string v;
-    auto st = db_->Get(rocksdb::ReadOptions(), cf(kCounts), k, &v);
-    if (!st.ok() && !st.IsNotFound()) return storage_err("reading hourly counts", st);
-    int64_t cur = st.ok() && v.size() == 8 ? static_cast<int64_t>(get_u64(v.data())) : 0;
-    int64_t now = std::max<int64_t>(0, cur + d);
-    if (now == 0) wb.Delete(cf(kCounts), k);
-    else wb.Put(cf(kCounts), k, u64s(static_cast<uint64_t>(now)));
-  }
-  return {};
-}
-
 // Dashboard histograms over months must not fetch every alert: when the filters are only
 // time (hour-aligned), agency / scope and severity, and the field is agency or severity,
 // the answer comes from the hourly counters kept by write_batch and retention.
+std::optional<Result<AlertStats>> RocksStore::stats_from_agent_counts(const AlertQuery& q, const StatsRequest& r) {
+  if (!q.agent || q.sid || q.engine || q.category || q.src_net || q.dest_net || q.port || q.status || q.assignee ||
+      q.incident || q.text)
+    return std::nullopt;
+  if (r.field != StatsField::agency && r.field != StatsField::severity && r.field != StatsField::agent) return std::nullopt;
+  if (!(r.bucket_us > 0 && r.bucket_us % kDayUs == 0 && (q.from_us == INT64_MIN || q.from_us % kDayUs == 0) &&
+        (q.to_us == INT64_MAX || q.to_us % kDayUs == 0)))
+    return std::nullopt;
+  auto n = dict_find("a/" + *q.agent);
+  if (!n) return Result<AlertStats>(detail::StatsBuilder(r).finish());
+  std::string agency;
+  if (q.agency || q.scope || r.field == StatsField::agency) {
+    // The counters do not know the agency: only when the agent was only ever seen with one.
+    std::vector<std::string> seen;
+    {
+      std::shared_lock lock(dict_mu_);
+      for (const auto& [k, g] : dict_)
+        if (k.starts_with("g/") && pairs_.count(pair_id(*n, g))) seen.push_back(k.substr(2));
+    }
+    if (seen.size() != 1) return std::nullopt;
+    agency = seen[0];
+    if (q.agency && *q.agency != agency) return Result<AlertStats>(detail::StatsBuilder(r).finish());
+    if (q.scope && std::find(q.scope->begin(), q.scope->end(), agency) == q.scope->end())
+      return Result<AlertStats>(detail::StatsBuilder(r).finish());
+  }
+  std::map<std::pair<int, int64_t>, uint64_t> agg;  // (severity, bucket) -> count
+  const int64_t w = r.bucket_us;
+  std::string start = u32s(*n), end = u32s(*n);
+  put_time(start, q.from_us);
+  put_time(end, q.to_us);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kCountsAgentDay)));
+  for (it->Seek(start); it->Valid() && it->key().compare(end) < 0; it->Next()) {
+    auto k = it->key();
+    if (k.size() != 13 || it->value().size() != 8) return Result<AlertStats>(make_error(ErrorCode::storage_error, "corrupt counts record"));
+    int sev = static_cast<uint8_t>(k[12]);
+    if (q.min_severity && sev > *q.min_severity) continue;
+    auto c = static_cast<int64_t>(get_u64(it->value().data()));
+    if (c <= 0) continue;
+    int64_t t = get_time(k.data() + 4);
+    int64_t bucket = t / w * w;
+    if (t < 0 && t % w != 0) bucket -= w;
+    agg[{sev, bucket}] += static_cast<uint64_t>(c);
+  }
+  if (!it->status().ok()) return Result<AlertStats>(storage_err("reading alert counters", it->status()));
+  detail::StatsBuilder b(r);
+  for (const auto& [sb, c] : agg)
+    b.add_n(r.field == StatsField::severity ? std::to_string(sb.first) : r.field == StatsField::agent ? *q.agent : agency,
+            sb.second, c);
+  return Result<AlertStats>(b.finish());
+}
+
 std::optional<Result<AlertStats>> RocksStore::stats_from_counts(const AlertQuery& q, const StatsRequest& r) {
+  if (q.agent) return stats_from_agent_counts(q, r);
   if (q.sid || q.agent || q.engine || q.category || q.src_net || q.dest_net || q.port || q.status || q.assignee ||
       q.incident || q.text)
     return std::nullopt;
   if (r.field != StatsField::agency && r.field != StatsField::severity) return std::nullopt;
-  if (r.bucket_us <= 0 || r.bucket_us % kHourUs != 0) return std::nullopt;
-  if ((q.from_us != INT64_MIN && q.from_us % kHourUs != 0) || (q.to_us != INT64_MAX && q.to_us % kHourUs != 0))
-    return std::nullopt;
+  auto aligned = [&](int64_t unit) {
+    return r.bucket_us > 0 && r.bucket_us % unit == 0 && (q.from_us == INT64_MIN || q.from_us % unit == 0) &&
+           (q.to_us == INT64_MAX || q.to_us % unit == 0);
+  };
+  // Daily counters when the buckets and the range are whole (UTC) days: 24x fewer records.
+  int family;
+  if (aligned(kDayUs)) family = kCountsDay;
+  else if (aligned(kHourUs)) family = kCounts;
+  else return std::nullopt;
   std::unordered_map<uint32_t, std::string> agency_of;
   {
-    std::lock_guard lock(dict_mu_);
+    std::shared_lock lock(dict_mu_);
     for (const auto& [k, n] : dict_)
       if (k.starts_with("g/")) agency_of[n] = k.substr(2);
   }
-  detail::StatsBuilder b(r);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kCounts)));
+  std::unordered_map<uint32_t, bool> wanted;  // agency num -> passes agency / scope
+  // (value code, bucket) -> count: agency num or severity, summed before the StatsBuilder.
+  std::map<std::pair<uint32_t, int64_t>, uint64_t> agg;
+  const int64_t w = r.bucket_us;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(family)));
   std::string start, end;
   put_time(start, q.from_us == INT64_MIN ? INT64_MIN : q.from_us);
   put_time(end, q.to_us == INT64_MAX ? INT64_MAX : q.to_us);
   for (it->Seek(start); it->Valid() && it->key().compare(end) < 0; it->Next()) {
     auto k = it->key();
     if (k.size() != 13 || it->value().size() != 8) return Result<AlertStats>(make_error(ErrorCode::storage_error, "corrupt counts record"));
-    int64_t hour = get_time(k.data());
-    auto ag = agency_of.find(get_u32(k.data() + 8));
-    if (ag == agency_of.end()) continue;
+    uint32_t g = get_u32(k.data() + 8);
+    auto wi = wanted.find(g);
+    if (wi == wanted.end()) {
+      auto ag = agency_of.find(g);
+      bool ok = ag != agency_of.end() && (!q.agency || ag->second == *q.agency) &&
+                (!q.scope || std::find(q.scope->begin(), q.scope->end(), ag->second) != q.scope->end());
+      wi = wanted.emplace(g, ok).first;
+    }
+    if (!wi->second) continue;
     int sev = static_cast<uint8_t>(k[12]);
-    if (q.agency && ag->second != *q.agency) continue;
-    if (q.scope && std::find(q.scope->begin(), q.scope->end(), ag->second) == q.scope->end()) continue;
     if (q.min_severity && sev > *q.min_severity) continue;
-    b.add_n(r.field == StatsField::agency ? ag->second : std::to_string(sev), hour, get_u64(it->value().data()));
+    auto n = static_cast<int64_t>(get_u64(it->value().data()));  // a sum of +/- merge operands
+    if (n <= 0) continue;
+    int64_t t = get_time(k.data());
+    int64_t bucket = t / w * w;
+    if (t < 0 && t % w != 0) bucket -= w;
+    agg[{r.field == StatsField::agency ? g : static_cast<uint32_t>(sev), bucket}] += static_cast<uint64_t>(n);
   }
-  if (!it->status().ok()) return Result<AlertStats>(storage_err("reading hourly counts", it->status()));
+  if (!it->status().ok()) return Result<AlertStats>(storage_err("reading alert counters", it->status()));
+  detail::StatsBuilder b(r);
+  for (const auto& [vb, n] : agg)
+    b.add_n(r.field == StatsField::agency ? agency_of[vb.first] : std::to_string(vb.first), vb.second, n);
   return Result<AlertStats>(b.finish());
 }
 
@@ -995,14 +1497,14 @@ Result<Incident> RocksStore::get_incident(uint64_t id) {
   auto st = db_->Get(rocksdb::ReadOptions(), cf(kIncidents), "i" + u64s(id), &v);
   if (st.IsNotFound()) return make_error(ErrorCode::not_found, "no incident " + std::to_string(id));
   if (!st.ok()) return storage_err("reading incident " + std::to_string(id), st);
-  return incident_from_json(v);
+  return decode_incident(v);
 }
 
 Result<std::vector<Incident>> RocksStore::list_incidents(const AlertQuery& q) {
   std::vector<Incident> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kIncidents)));
   for (it->Seek("i"); it->Valid() && it->key().starts_with("i"); it->Next()) {
-    auto i = incident_from_json(it->value().ToStringView());
+    auto i = decode_incident(it->value().ToStringView());
     if (!i) return i.error();
     if (q.scope && std::find(q.scope->begin(), q.scope->end(), i->agency) == q.scope->end()) continue;
     if (q.agency && i->agency != *q.agency) continue;
@@ -1025,7 +1527,12 @@ Result<std::pair<Incident, Incident>> RocksStore::update_incident(uint64_t id, c
   std::vector<std::string> members;
   std::optional<std::pair<Incident, Incident>> result;
   {
-    std::lock_guard lock(write_mu_);
+    auto probe = get_incident(id);
+    if (!probe) return probe.error();
+    // The incident record is also changed by its agent's batches (count, last seen):
+    // change it under that agent's lock and refresh the agent's cache of it.
+    AgentState& ast = agent_state(probe->agent);
+    std::lock_guard lock(ast.mu);
     auto before = get_incident(id);
     if (!before) return before.error();
     Incident after = *before;
@@ -1033,8 +1540,10 @@ Result<std::pair<Incident, Incident>> RocksStore::update_incident(uint64_t id, c
     if (u.assignee) after.assignee = *u.assignee;
     rocksdb::WriteOptions wo;
     wo.sync = opt_.sync;
-    auto st = db_->Put(wo, cf(kIncidents), "i" + u64s(id), json::serialize(incident_to_json(after)));
+    auto st = db_->Put(wo, cf(kIncidents), "i" + u64s(id), encode_incident(after));
     if (!st.ok()) return storage_err("writing incident " + std::to_string(id), st);
+    for (auto& [gk, o] : ast.open)
+      if (o.known && o.inc.id == id) o.inc = after;
     AlertQuery q;
     q.incident = id;
     auto w = Impl::walk(*this, q, alert_key(INT64_MAX, 0, 0), 256, [&](const std::string&, Alert& a, Triage&) {
@@ -1055,7 +1564,7 @@ Result<std::pair<Incident, Incident>> RocksStore::update_incident(uint64_t id, c
 Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
   if (opt_.read_only) return make_error(ErrorCode::forbidden, "store opened read-only");
   uint64_t n = 0;
-  std::map<std::string, int64_t> deltas;
+  std::map<std::string, int64_t> deltas, day_deltas, day_deltas_agent;
   const std::string end = alert_key(cutoff_us, 0, 0);
   for (;;) {
     std::lock_guard lock(write_mu_);
@@ -1076,33 +1585,36 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
       const Triage& t = rec->second;
       auto ak = parse_alert_key(key);
       wb.Delete(cf(kIds), u32s(ak.agent) + u64s(ak.seq));
-      wb.Delete(cf(kByAgent), u32s(ak.agent) + key);
-      if (auto g = dict_find("g/" + a.agent.agency)) wb.Delete(cf(kByAgency), u32s(*g) + key);
       wb.Delete(cf(kByRule), u64s(a.alert.signature_id) + key);
       wb.Delete(cf(kBySeverity), u8s(sev_byte(a.alert.severity)) + key);
-      if (auto g = dict_find("g/" + a.agent.agency)) --deltas[count_key(a.timestamp_us, *g, a.alert.severity)];
-      wb.Delete(cf(kByStatus), u8s(static_cast<uint8_t>(t.status)) + key);
+      if (auto g = dict_find("g/" + a.agent.agency)) {
+        --deltas[count_key(a.timestamp_us, *g, a.alert.severity)];
+        --day_deltas[count_key(a.timestamp_us, *g, a.alert.severity, kDayUs)];
+      }
+      --day_deltas_agent[agent_day_key(ak.agent, a.timestamp_us, a.alert.severity)];
+      if (t.status != TriageStatus::fresh) wb.Delete(cf(kByStatus), u8s(static_cast<uint8_t>(t.status)) + key);
       wb.Delete(cf(kByAgentStatus), u32s(ak.agent) + u8s(static_cast<uint8_t>(t.status)) + key);
-      wb.Delete(cf(kByIncident), u64s(t.incident) + key);
       if (!t.assignee.empty())
         if (auto u = dict_find("u/" + t.assignee)) wb.Delete(cf(kByAssignee), u32s(*u) + key);
       if (auto ip = parse_ip16(a.src_ip)) wb.Delete(cf(kByIp), ip_prefix('s', ip_bucket(*ip)) + key);
       if (auto ip = parse_ip16(a.dest_ip)) wb.Delete(cf(kByIp), ip_prefix('d', ip_bucket(*ip)) + key);
-      wb.Delete(cf(kByPort), "s" + u16s(a.src_port) + key);
-      wb.Delete(cf(kByPort), "d" + u16s(a.dest_port) + key);
+      if (a.src_port) wb.Delete(cf(kByPort), "s" + u16s(a.src_port) + key);
+      if (a.dest_port) wb.Delete(cf(kByPort), "d" + u16s(a.dest_port) + key);
     }
     if (!it->status().ok()) return storage_err("retention: scanning alerts", it->status());
     if (in_batch == 0) break;
-    if (auto cs = apply_counts(wb, deltas); !cs) return cs.error();
+    for (const auto& [ck, d] : deltas) wb.Merge(cf(kCounts), ck, delta(d));
+    for (const auto& [ck, d] : day_deltas) wb.Merge(cf(kCountsDay), ck, delta(d));
+    for (const auto& [ck, d] : day_deltas_agent) wb.Merge(cf(kCountsAgentDay), ck, delta(d));
     deltas.clear();
-    uint64_t c = count_.load();
-    uint64_t new_count = c >= in_batch ? c - in_batch : 0;
-    wb.Put(cf(kDefault), "alert_count", u64s(new_count));
+    day_deltas.clear();
+    day_deltas_agent.clear();
+    wb.Merge(cf(kDefault), "alert_count", delta(-static_cast<int64_t>(in_batch)));
     rocksdb::WriteOptions wo;
     wo.sync = opt_.sync;
     auto st = db_->Write(wo, &wb);
     if (!st.ok()) return storage_err("retention: deleting alerts", st);
-    count_ = new_count;
+    count_ -= std::min<uint64_t>(count_.load(), in_batch);
     n += in_batch;
   }
   return n;

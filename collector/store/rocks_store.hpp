@@ -2,12 +2,11 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,6 +18,7 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class WriteBatch;
+class Statistics;
 }  // namespace rocksdb
 
 namespace halong::collector {
@@ -64,9 +64,10 @@ class RocksStore final : public AlertStore {
   // A RocksDB property ("rocksdb.estimate-num-keys"...) of the alerts family, for /metrics.
   std::string property(const std::string& name) const;
   const std::string& dir() const { return dir_; }
-  // Number of grouped writes so far (each one rocksdb::Write); with alert_count gives the
-  // group-commit factor, for /metrics and the benchmark.
-  uint64_t write_groups() { std::lock_guard l(gc_mu_); return groups_; }
+  // Number of grouped writes so far (RocksDB write groups: each one WAL write, one fsync
+  // when sync is on); with alert_count gives the group-commit factor, for /metrics and the
+  // benchmark.
+  uint64_t write_groups();
   // Prometheus text for the store: alerts stored, grouped writes, RocksDB sizes and
   // compaction state (pass to ApiOptions::extra_metrics).
   std::string metrics_text();
@@ -84,34 +85,52 @@ class RocksStore final : public AlertStore {
   std::unordered_map<std::string, rocksdb::ColumnFamilyHandle*> by_name_;
   rocksdb::ColumnFamilyHandle* cf(int i) const { return handles_[static_cast<size_t>(i)]; }
 
-  // Dictionary of 4-byte numeric ids ("a/<agent>", "g/<agency>", "u/<user>").
-  Result<uint32_t> dict_get_or_add(const std::string& key);
+  // Dictionary of 4-byte numeric ids ("a/<agent>", "g/<agency>", "u/<user>"). Ids given
+  // out by dict_assign are "pending" until a write that carries their record succeeds
+  // (write_batch puts the records of the pending ids it uses into its own batch).
+  Result<uint32_t> dict_get_or_add(const std::string& key);  // persists at once (synced write)
+  uint32_t dict_assign(const std::string& key);
+  bool dict_pending(const std::string& key);
+  void dict_persisted(const std::vector<std::string>& keys);
   std::optional<uint32_t> dict_find(const std::string& key);
-  Status apply_counts(rocksdb::WriteBatch& wb, const std::map<std::string, int64_t>& deltas);
-  std::optional<Result<AlertStats>> stats_from_counts(const AlertQuery& q, const StatsRequest& r);
-  Result<uint64_t> highest_seq_locked(const std::string& agent_id);
-  std::mutex dict_mu_;
+  // Agents seen with each agency ("m/" agent(4) agency(4) records): the agency filter and
+  // the caller's scope walk these agents' by_agent_status entries.
+  static uint64_t pair_id(uint32_t agent, uint32_t agency);
+  static std::string pair_key(uint32_t agent, uint32_t agency);
+  void pair_add(uint32_t agent, uint32_t agency);  // dict_mu_ held (or during open)
+  bool pair_pending(uint32_t agent, uint32_t agency);
+  void pairs_persisted(const std::vector<uint64_t>& ids);
+  std::vector<uint32_t> agents_of_agency(const std::string& agency);
+  std::vector<uint32_t> all_agents();
+  std::unordered_set<uint64_t> pairs_, pairs_pending_;
+  std::unordered_map<uint32_t, std::vector<uint32_t>> agency_agents_;
+  std::atomic<uint8_t> statuses_used_{1};  // bit per TriageStatus present in the store ("new" always)
+  std::shared_mutex dict_mu_;
   std::unordered_map<std::string, uint32_t> dict_;
+  std::unordered_set<std::string> dict_pending_;
   uint32_t dict_next_ = 1;
 
-  // Group commit (see write_batch).
-  struct GroupState;
-  struct PendingWrite;
-  void commit_group(const std::vector<PendingWrite*>& group);
-  Status stage(const std::string& agent_id, const std::vector<Alert>& alerts, rocksdb::WriteBatch& wb, GroupState& g,
-               BatchResult& r);
-  std::mutex gc_mu_;
-  std::condition_variable gc_cv_;
-  std::deque<PendingWrite*> gc_queue_;
-  bool gc_leader_ = false;
-  uint64_t groups_ = 0;
+  // Writes (see NOTES.md "Writes"): each write_batch stages its own rocksdb::WriteBatch
+  // under its agent's lock and writes it; RocksDB's write thread groups concurrent writers
+  // into one WAL write + fsync and inserts their memtable entries in parallel.
+  struct AgentState;
+  struct Staged;
+  AgentState& agent_state(const std::string& agent_id);
+  AgentState* find_agent_state(const std::string& agent_id);
+  Status load_cursor(AgentState& st, const std::string& agent_id);
+  Status stage(AgentState& st, const std::string& agent_id, const std::vector<Alert>& alerts,
+               rocksdb::WriteBatch& wb, Staged& sg, BatchResult& r);
+  std::optional<Result<AlertStats>> stats_from_counts(const AlertQuery& q, const StatsRequest& r);
+  std::optional<Result<AlertStats>> stats_from_agent_counts(const AlertQuery& q, const StatsRequest& r);
+  std::shared_mutex agents_mu_;
+  std::unordered_map<std::string, std::unique_ptr<AgentState>> agents_;
 
-  std::mutex write_mu_;                                   // one writer at a time (see NOTES.md)
-  std::unordered_map<std::string, uint64_t> cursor_cache_;
+  std::mutex write_mu_;  // serialises triage updates with retention (read-modify-write of triage)
   std::mutex sig_mu_;
   std::unordered_set<std::string> sig_seen_;
   std::atomic<uint64_t> count_{0};
-  uint64_t next_incident_ = 1;
+  std::atomic<uint64_t> next_incident_{1};
+  std::shared_ptr<rocksdb::Statistics> statistics_;  // write groups for /metrics
 };
 
 }  // namespace halong::collector
