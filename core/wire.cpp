@@ -90,10 +90,10 @@ std::string encode_alert_batch_raw(uint64_t batch, const std::vector<std::string
   return out;
 }
 
-Result<Message> decode(std::string_view frame) {
+Result<Message> decode(std::string_view frame, json::storage_ptr sp) {
   if (frame.size() > kMaxFrameBytes) return bad("frame of " + std::to_string(frame.size()) + " bytes is over the limit");
   boost::system::error_code ec;
-  auto v = json::parse(frame, ec);
+  auto v = json::parse(frame, ec, std::move(sp));
   if (ec) return bad("not JSON: " + ec.message());
   if (!v.is_object()) return bad("message is not a JSON object");
   const auto& o = v.get_object();

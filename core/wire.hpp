@@ -20,6 +20,8 @@
 #include <variant>
 #include <vector>
 
+#include <boost/json/storage_ptr.hpp>
+
 #include "core/alert.hpp"
 #include "core/result.hpp"
 
@@ -109,7 +111,10 @@ std::string encode(const Message& m);
 // An "alerts" frame from alerts already in JSON form (the agent's spool keeps them so):
 // no parse / re-serialise on the send path. Each element must be one JSON object.
 std::string encode_alert_batch_raw(uint64_t batch, const std::vector<std::string_view>& alert_json);
-// Decoding checks the type and every required field; the error names the field.
-Result<Message> decode(std::string_view frame);
+// Decoding checks the type and every required field; the error names the field. `sp` is
+// the memory the JSON tree is parsed into while decoding (the gateway passes a per-thread
+// arena: one malloc per JSON node is most of a batch's decode cost); the Message returned
+// owns all its data either way.
+Result<Message> decode(std::string_view frame, boost::json::storage_ptr sp = {});
 
 }  // namespace halong::wire

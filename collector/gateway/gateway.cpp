@@ -152,40 +152,14 @@ auto on_pool_t(net::thread_pool& pool, F&& f) {
       net::use_awaitable, std::forward<F>(f));
 }
 
-// Decodes one agent frame. Alert batches (nearly every frame) are parsed here with a
-// per-io-thread arena (boost::json::monotonic_resource over a reused 4 MiB buffer) instead
-// of one malloc per JSON node, then turned into Alerts; the checks and error messages are
-// wire::decode's. Every other frame, and any alert frame that does not parse, goes to
-// wire::decode itself (which names what is wrong).
+// Decodes one agent frame with wire::decode, parsing into a per-io-thread arena
+// (boost::json::monotonic_resource over a reused 4 MiB buffer; beyond it, the heap) instead
+// of one malloc per JSON node: alert batches are nearly every frame.
 Result<wire::Message> decode_frame(std::string_view frame) {
-  if (frame.size() > wire::kMaxFrameBytes) return wire::decode(frame);
   constexpr size_t kArena = 4u << 20;
   thread_local std::unique_ptr<unsigned char[]> arena(new unsigned char[kArena]);
   boost::json::monotonic_resource mr(arena.get(), kArena);
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(frame, ec, boost::json::storage_ptr(&mr));
-  if (ec || !v.is_object()) return wire::decode(frame);
-  const auto& o = v.get_object();
-  auto t = o.find("type");
-  if (t == o.end() || !t->value().is_string() || t->value().get_string() != "alerts") return wire::decode(frame);
-  auto bad = [](const std::string& what) { return make_error(ErrorCode::parse_error, "wire: " + what); };
-  wire::AlertBatch b;
-  auto n = o.find("batch");
-  if (n != o.end() && n->value().is_uint64()) b.batch = n->value().get_uint64();
-  else if (n != o.end() && n->value().is_int64() && n->value().get_int64() >= 0) b.batch = static_cast<uint64_t>(n->value().get_int64());
-  else return bad("alerts.batch must be a non-negative integer");
-  auto it = o.find("alerts");
-  if (it == o.end() || !it->value().is_array()) return bad("alerts.alerts must be an array");
-  const auto& arr = it->value().get_array();
-  if (arr.size() > wire::kMaxBatchAlerts)
-    return bad("batch of " + std::to_string(arr.size()) + " alerts is over the limit of " + std::to_string(wire::kMaxBatchAlerts));
-  b.alerts.reserve(arr.size());
-  for (size_t i = 0; i < arr.size(); ++i) {
-    auto a = alert_from_json(arr[i]);
-    if (!a) return bad("alerts.alerts[" + std::to_string(i) + "]: " + a.error().message);
-    b.alerts.push_back(std::move(*a));
-  }
-  return wire::Message{std::move(b)};
+  return wire::decode(frame, boost::json::storage_ptr(&mr));
 }
 
 // The whole message held in a flat_buffer, without copying it.
