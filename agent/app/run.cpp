@@ -24,6 +24,7 @@
 #include "agent/logs/log_inputs.hpp"
 #include "agent/logs/parser.hpp"
 #include "agent/logs/syslog_listener.hpp"
+#include "agent/logs/tail_state.hpp"
 #include "core/wire.hpp"
 
 namespace halong::agent {
@@ -152,10 +153,17 @@ void capture_loop(const AgentConfig& c, net::LiveSource& src, LiveRules& live, A
 // Read offsets are saved after the alerts of the lines read are spooled, with the spool's
 // last seq at that moment. A kill between the two makes the agent read those lines again
 // on restart. The alerts they raised are in the spool after that seq and name their line
-// (log.path, log.offset): returns, per file, the last line whose alerts are already
-// spooled, so that it and the lines before it are not detected a second time.
-std::map<std::string, uint64_t> lines_already_spooled(const Spool& spool, const std::string& saved_seq) {
-  std::map<std::string, uint64_t> out;
+// (log.path, log.offset): returns, per file, the range of lines read again whose alerts
+// are already spooled — from the saved offset (`saved`, path -> offset, from the tail state)
+// to the last such line — so that they are not detected a second time. A line below the
+// saved offset is never in it: after a rotation the path names a new file read from 0.
+struct SpooledLines {
+  uint64_t from = 0;  // the saved read offset of the path
+  uint64_t to = 0;    // the offset of the last line whose alerts are spooled
+};
+std::map<std::string, SpooledLines> lines_already_spooled(const Spool& spool, const std::string& saved_seq,
+                                                          const std::map<std::string, uint64_t>& saved) {
+  std::map<std::string, SpooledLines> out;
   uint64_t s = 0;
   if (saved_seq.empty() || std::from_chars(saved_seq.data(), saved_seq.data() + saved_seq.size(), s).ec != std::errc{})
     return out;
@@ -177,8 +185,10 @@ std::map<std::string, uint64_t> lines_already_spooled(const Spool& spool, const 
     if (!path || !path->is_string() || !off || !off->is_number()) continue;
     uint64_t o = off->to_number<uint64_t>(ec);
     if (ec) continue;
-    auto& m = out[std::string(path->as_string())];
-    m = std::max(m, o);
+    auto from = saved.find(std::string(path->as_string()));
+    if (from == saved.end() || o < from->second) continue;  // not a line read again
+    auto& m = out.try_emplace(from->first, SpooledLines{from->second, o}).first->second;
+    m.to = std::max(m.to, o);
   }
   return out;
 }
@@ -202,15 +212,18 @@ void log_loop(const AgentConfig& c, LiveRules& live, Uplink& up, AlertSink& sink
     return;
   }
   LogFollower det(c, live, sink, pick_logs);
-  auto already = lines_already_spooled(up.spool(), (*li)->restored_app_state());
+  std::map<std::string, uint64_t> saved;  // path -> read offset saved before this start
+  if (auto st = logs::load_tail_state(topt.state_dir + "/tail.state"); st && *st)
+    for (const auto& f : (*st)->files) saved[f.path] = std::max(saved[f.path], f.offset);
+  auto already = lines_already_spooled(up.spool(), (*li)->restored_app_state(), saved);
   if (!already.empty()) spdlog::info("log inputs: skipping lines of {} file(s) whose alerts were spooled before a stop", already.size());
   while (!stop.load(std::memory_order_relaxed)) {
     size_t got = (*li)->poll([&](const halong::logs::LogEvent& ev) {
       n.lines.fetch_add(1, std::memory_order_relaxed);
       if (!already.empty()) {
         if (auto it = already.find(std::string(ev.path)); it != already.end()) {
-          if (ev.offset <= it->second) return;  // its alerts are in the spool already
-          already.erase(it);                    // past them: this file is read as usual again
+          if (ev.offset >= it->second.from && ev.offset <= it->second.to) return;  // alerts already spooled
+          if (ev.offset > it->second.to) already.erase(it);  // past them: read as usual again
         }
       }
       if (auto* d = det.get()) d->on_event(ev);
