@@ -86,6 +86,7 @@
     if (!res.ok) {
       const err = data && data.error ? data.error : {};
       const e = new ApiError(res.status, err.code || 'http_' + res.status, err.message || res.statusText || 'request failed');
+      if (typeof err.report === 'string') e.report = err.report;  // a refused ruleset's per-rule report
       if (res.status === 401 && template !== API.login && onUnauthorized) onUnauthorized(e);
       throw e;
     }

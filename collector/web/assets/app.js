@@ -90,6 +90,7 @@
     auditBefore: null,
   };
   const canWrite = () => !!state.me && state.me.role !== 'auditor';
+  const isAdmin = () => !!state.me && state.me.role === 'admin';
   const seesAudit = () => !!state.me && (state.me.role === 'admin' || state.me.role === 'auditor');
 
   // ------------------------------------------------------------------ messages
@@ -131,10 +132,10 @@
     state.auditBefore = null;
     state.alertSeq++;
     state.incidentSeq++;
-    for (const id of ['alert-rows', 'incident-rows', 'agent-rows', 'audit-rows', 'stats', 'alert-detail', 'incident-detail', 'report-body', 'report-chain']) clear($(id));
+    for (const id of ['alert-rows', 'incident-rows', 'agent-rows', 'audit-rows', 'stats', 'alert-detail', 'incident-detail', 'report-body', 'report-chain', 'rules-rows']) clear($(id));
     for (const id of ['alert-detail', 'incident-detail']) show($(id), false);
     for (const el of document.querySelectorAll('.split')) el.classList.remove('with-detail');
-    for (const id of ['alerts-count', 'incidents-count', 'agents-summary', 'audit-verdict', 'report-meta']) $(id).textContent = '';
+    for (const id of ['alerts-count', 'incidents-count', 'agents-summary', 'audit-verdict', 'report-meta', 'rules-meta', 'rules-report']) $(id).textContent = '';
     writeForm($('alert-filters'), {});
     writeForm($('incident-filters'), {});
     writeForm($('audit-filters'), {});
@@ -180,6 +181,7 @@
     const scope = me.agencies === 'all' || !me.agencies ? 'all agencies' : [].concat(me.agencies).join(', ');
     $('whoami').textContent = me.user + ' · ' + me.role + ' · ' + scope;
     document.body.classList.toggle('readonly', !canWrite());
+    document.body.classList.toggle('no-admin', !isAdmin());
     document.body.classList.toggle('no-audit', !seesAudit());
     show($('login-view'), false);
     show($('app'), true);
@@ -189,12 +191,13 @@
   }
 
   // ------------------------------------------------------------------ routing
-  const VIEWS = ['alerts', 'incidents', 'agents', 'audit', 'report'];
+  const VIEWS = ['alerts', 'incidents', 'agents', 'audit', 'report', 'rules'];
   const AUDIT_VIEWS = ['audit', 'report'];
   function route() {
     if (!state.me) return;
     const { view, params } = U.parseHash(location.hash);
-    const v = VIEWS.indexOf(view) >= 0 && (AUDIT_VIEWS.indexOf(view) < 0 || seesAudit()) ? view : 'alerts';
+    const allowed = (AUDIT_VIEWS.indexOf(view) < 0 || seesAudit()) && (view !== 'rules' || isAdmin());
+    const v = VIEWS.indexOf(view) >= 0 && allowed ? view : 'alerts';
     const changed = v !== state.view;
     state.view = v;
     for (const name of VIEWS) show($('view-' + name), name === v);
@@ -211,6 +214,8 @@
       startAgentsTimer();
     } else if (v === 'audit') {
       if (changed) loadAudit(false);
+    } else if (v === 'rules') {
+      if (changed) loadRulesets();
     } else if (v === 'report') {
       const f = $('report-form');
       if (!f.elements.month.value) f.elements.month.value = new Date().toISOString().slice(0, 7);
@@ -933,6 +938,48 @@
     }
   }
 
+  // ------------------------------------------------------------------ rules (admins)
+  async function loadRulesets() {
+    try {
+      const r = await api('GET', API.rulesets);
+      const body = clear($('rules-rows'));
+      const versions = r.versions || [];
+      for (const v of versions) {
+        body.appendChild(h('tr', null,
+          h('td', { class: 'mono' }, v.version),
+          h('td', null, v.current ? 'yes (agents are given this one)' : ''),
+          h('td', { class: 'mono small' }, (v.files || []).join(', '))));
+      }
+      show($('rules-empty'), versions.length === 0);
+    } catch (e) {
+      showError(e);
+    }
+  }
+  async function pushRules(ev) {
+    ev.preventDefault();
+    const input = $('rules-form').elements.files;
+    const out = $('rules-report');
+    const meta = $('rules-meta');
+    const files = [];
+    for (const f of input.files) files.push({ name: f.name, content: await f.text() });
+    if (!files.length) return;
+    meta.textContent = 'validating ' + files.length + ' file(s)…';
+    meta.className = 'muted';
+    try {
+      const r = await api('POST', API.rulesets, { body: { files } });
+      meta.textContent = 'ruleset ' + r.version + ' stored and pushed: ' + U.formatCount(r.loaded) + ' rules loaded, ' +
+        U.formatCount(r.skipped) + ' skipped. Each agent reports the version it runs on the Agents page.';
+      meta.className = 'ok';
+      out.textContent = r.report || '';
+      loadRulesets();
+    } catch (e) {
+      meta.textContent = e instanceof ApiError ? e.display() : String(e);
+      meta.className = 'error';
+      out.textContent = (e instanceof ApiError && e.report) || '';
+    }
+    show(out, out.textContent !== '');
+  }
+
   // ------------------------------------------------------------------ wiring
   function wire() {
     $('login-form').addEventListener('submit', onLogin);
@@ -969,6 +1016,7 @@
     $('audit-more').addEventListener('click', () => loadAudit(true));
     $('audit-verify').addEventListener('click', verifyAudit);
     $('report-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadReport(); });
+    $('rules-form').addEventListener('submit', pushRules);
     $('report-print').addEventListener('click', () => window.print());
 
     document.addEventListener('keydown', (ev) => {
