@@ -4,6 +4,8 @@
 #include <charconv>
 #include <chrono>
 #include <map>
+#include <optional>
+#include <tuple>
 #include <set>
 #include <unordered_map>
 
@@ -113,6 +115,55 @@ Result<json::object> monthly_report(AlertStore& store, AuditLog* audit, const Pr
   }
   std::reverse(trail.begin(), trail.end());  // oldest first
 
+  // Handling, from the audit trail: the cost follows the analysts' actions, not the number
+  // of alerts. Each alert acted on (directly, or through its incident) that was raised in
+  // the month, with the delay from its time to the first action and to its closing.
+  struct Handled {
+    std::string agency;
+    int64_t first = -1, close = -1;  // µs after the alert; -1 = not (yet)
+  };
+  std::unordered_map<std::string, Handled> handled;  // alert id ->
+  std::unordered_map<std::string, std::optional<std::pair<std::string, int64_t>>> alert_cache;  // id -> (agency, time)
+  auto note = [&](const std::string& id, const std::string& agency, int64_t alert_us, int64_t t, bool close) {
+    if (t < alert_us) return;
+    auto& h = handled.try_emplace(id, Handled{agency}).first->second;
+    if (h.first < 0) h.first = t - alert_us;
+    if (close && h.close < 0) h.close = t - alert_us;
+  };
+  std::unordered_map<uint64_t, std::vector<std::tuple<std::string, std::string, int64_t>>> incident_alerts;
+  for (const auto& r : trail) {
+    const bool close = closes(r.after);
+    if (r.action == "alert.update") {
+      auto c = alert_cache.find(r.target);
+      if (c == alert_cache.end()) {
+        std::optional<std::pair<std::string, int64_t>> v;
+        if (auto a = store.get(r.target); a && a->timestamp_us >= m0 && a->timestamp_us < m1 && who.sees_agency(a->agent.agency))
+          v.emplace(a->agent.agency, a->timestamp_us);
+        c = alert_cache.emplace(r.target, std::move(v)).first;
+      }
+      if (c->second) note(r.target, c->second->first, c->second->second, r.time_us, close);
+      continue;
+    }
+    uint64_t inc = 0;
+    if (std::from_chars(r.target.data(), r.target.data() + r.target.size(), inc).ec != std::errc{} || inc == 0) continue;
+    auto it = incident_alerts.find(inc);
+    if (it == incident_alerts.end()) {
+      std::vector<std::tuple<std::string, std::string, int64_t>> v;
+      AlertQuery iq = base;
+      iq.incident = inc;
+      iq.limit = 1000;
+      for (;;) {
+        auto page = store.query(iq);
+        if (!page) return page.error();
+        for (const auto& a : page->alerts) v.emplace_back(a.id, a.agent.agency, a.timestamp_us);
+        if (page->next_cursor.empty()) break;
+        iq.cursor = page->next_cursor;
+      }
+      it = incident_alerts.emplace(inc, std::move(v)).first;
+    }
+    for (const auto& [id, agency, t] : it->second) note(id, agency, t, r.time_us, close);
+  }
+
   json::array out;
   for (const auto& agency : agencies) {
     AlertQuery q = base;
@@ -157,52 +208,20 @@ Result<json::object> monthly_report(AlertStore& store, AuditLog* audit, const Pr
                                    {"top_signatures", std::move(top)}, {"per_day", std::move(per_day)},
                                    {"status_now", counts(*status)}};
 
-    // Handling: each alert of the month (up to max_alerts) against the audit trail.
-    std::unordered_map<std::string, int64_t> when;  // alert id -> alert time
-    std::unordered_map<uint64_t, std::vector<std::pair<std::string, int64_t>>> by_incident;
-    AlertQuery page_q = q;
-    page_q.limit = 1000;
-    bool truncated = false;
-    for (;;) {
-      auto page = store.query(page_q);
-      if (!page) return page.error();
-      for (size_t i = 0; i < page->alerts.size(); ++i) {
-        const auto& a = page->alerts[i];
-        when.emplace(a.id, a.timestamp_us);
-        if (page->triage[i].incident) by_incident[page->triage[i].incident].emplace_back(a.id, a.timestamp_us);
-      }
-      if (when.size() >= req.max_alerts) {
-        truncated = !page->next_cursor.empty();
-        break;
-      }
-      if (page->next_cursor.empty()) break;
-      page_q.cursor = page->next_cursor;
-    }
-    std::unordered_map<std::string, int64_t> first_action, first_close;
-    auto note = [&](const std::string& id, int64_t alert_us, int64_t t, bool close) {
-      if (t < alert_us) return;
-      first_action.try_emplace(id, t - alert_us);
-      if (close) first_close.try_emplace(id, t - alert_us);
-    };
-    for (const auto& r : trail) {
-      if (r.action == "alert.update") {
-        if (auto it = when.find(r.target); it != when.end()) note(r.target, it->second, r.time_us, closes(r.after));
-      } else {
-        uint64_t inc = 0;
-        std::from_chars(r.target.data(), r.target.data() + r.target.size(), inc);
-        if (auto it = by_incident.find(inc); it != by_incident.end())
-          for (const auto& [id, t] : it->second) note(id, t, r.time_us, closes(r.after));
-      }
-    }
     std::vector<int64_t> ta, tc;
-    for (const auto& [id, d] : first_action) ta.push_back(d);
-    for (const auto& [id, d] : first_close) tc.push_back(d);
-    rep["handling"] = json::object{{"alerts_examined", when.size()},
-                                   {"truncated", truncated},
-                                   {"acted_on", first_action.size()},
-                                   {"never_acted_on", when.size() - first_action.size()},
+    for (const auto& [id, h] : handled) {
+      if (h.agency != agency) continue;
+      if (h.first >= 0) ta.push_back(h.first);
+      if (h.close >= 0) tc.push_back(h.close);
+    }
+    const uint64_t total = sev->total;
+    const uint64_t acted = ta.size();
+    const uint64_t closed_n = tc.size();
+    rep["handling"] = json::object{{"alerts", total},
+                                   {"acted_on", acted},
+                                   {"never_acted_on", total - std::min(total, acted)},
                                    {"time_to_first_action", durations(std::move(ta))},
-                                   {"closed", first_close.size()},
+                                   {"closed", closed_n},
                                    {"time_to_close", durations(std::move(tc))}};
     out.push_back(std::move(rep));
   }

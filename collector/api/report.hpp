@@ -25,7 +25,6 @@ struct ReportRequest {
   int year = 0;
   int month = 0;                       // 1..12, UTC
   std::optional<std::string> agency;   // one agency, else every agency the caller sees
-  size_t max_alerts = 1'000'000;       // alerts examined for handling times, per agency
 };
 
 // "2026-11" -> {2026, 11}; invalid_argument naming the text otherwise.

@@ -928,8 +928,7 @@
             h('tr', null, h('th', null, 'Engines'), h('td', null, countsLine(d.by_engine))),
             h('tr', null, h('th', null, 'Top rules'), h('td', { class: 'small' }, (d.top_signatures || []).map((t) => (t.signature || 'sid ' + t.sid) + ' (' + U.formatCount(t.count) + ')').join('; ') || '–')),
             h('tr', null, h('th', null, 'Status now'), h('td', null, countsLine(d.status_now, U.statusLabel))),
-            h('tr', null, h('th', null, 'Acted on'), h('td', null, U.formatCount(hd.acted_on) + ' of ' + U.formatCount(hd.alerts_examined) +
-              (hd.truncated ? ' (newest examined only)' : '') + '; time to first action: median ' + seconds(ta.median_s) + ', p90 ' + seconds(ta.p90_s) + ', max ' + seconds(ta.max_s))),
+            h('tr', null, h('th', null, 'Acted on'), h('td', null, U.formatCount(hd.acted_on) + ' of ' + U.formatCount(hd.alerts) + '; time to first action: median ' + seconds(ta.median_s) + ', p90 ' + seconds(ta.p90_s) + ', max ' + seconds(ta.max_s))),
             h('tr', null, h('th', null, 'Closed'), h('td', null, U.formatCount(hd.closed) + '; time to close: median ' + seconds(tc.median_s) + ', p90 ' + seconds(tc.p90_s) + ', max ' + seconds(tc.max_s)))))));
       }
     } catch (e) {
