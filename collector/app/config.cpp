@@ -60,8 +60,9 @@ Result<CollectorConfig> finish(YAML::Node root, const std::string& name, const s
     config::get_bool(a, "tls", "api", c.api_tls, errs);
   }
   if (auto g = root["gateway"]) {
-    config::check_known_keys(g, "gateway", {"listen"}, errs);
+    config::check_known_keys(g, "gateway", {"listen", "min_free_mb"}, errs);
     config::get_string(g, "listen", "gateway", c.gateway_listen, errs);
+    config::get_uint(g, "min_free_mb", "gateway", c.min_free_mb, errs, 16, 1u << 20);
   }
   if (auto e = root["enrollment"]) {
     config::check_known_keys(e, "enrollment", {"token"}, errs);

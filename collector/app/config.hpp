@@ -23,6 +23,9 @@ struct CollectorConfig {
   // data_dir/enroll-token when empty).
   std::string enroll_token;
   uint64_t retention_days = 0;  // 0 = keep forever
+  // Disk reserve for the store: below this much free space agents' batches are refused
+  // with a retry-after (RocksDB must never hit a full disk).
+  uint64_t min_free_mb = 256;
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path, const std::vector<std::string>& overrides = {});

@@ -274,6 +274,7 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
   gopt.key_file = cert->key_file;
   gopt.enrollment_token = enroll;
   gopt.store_dir = paths.store_dir;  // disk guard: refuse (retry-after) before RocksDB hits a full disk
+  gopt.min_free_bytes = c.min_free_mb << 20;
   auto reg = Registry::open(c.data_dir);
   if (!reg) return reg.error();
   impl->registry = std::move(*reg);

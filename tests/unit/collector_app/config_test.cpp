@@ -35,3 +35,15 @@ TEST_CASE("collector config overrides and unknown keys", "[collector][config]") 
   REQUIRE_FALSE(u.ok());
   REQUIRE_THAT(u.error().message, Catch::Contains("c.yaml:2: api.lisen: unknown key"));
 }
+
+TEST_CASE("collector config: the store's disk reserve is configurable and checked", "[collector][config]") {
+  auto d = load_collector_config_string("", "c.yaml");
+  REQUIRE(d.ok());
+  REQUIRE(d->min_free_mb == 256);
+  auto c = load_collector_config_string("gateway:\n  listen: 0.0.0.0:7443\n  min_free_mb: 1024\n", "c.yaml");
+  REQUIRE(c.ok());
+  REQUIRE(c->min_free_mb == 1024);
+  auto bad = load_collector_config_string("gateway:\n  listen: 0.0.0.0:7443\n  min_free_mb: 1\n", "c.yaml");
+  REQUIRE_FALSE(bad.ok());
+  REQUIRE_THAT(bad.error().message, Catch::Contains("c.yaml:3: gateway.min_free_mb"));
+}
