@@ -90,6 +90,13 @@ std::string encode_alert_batch_raw(uint64_t batch, const std::vector<std::string
   return out;
 }
 
+bool is_ruleset_file_name(std::string_view n) {
+  if (n.empty() || n[0] == '.' || n.find_first_of("/\\") != std::string_view::npos) return false;
+  for (std::string_view ext : {".rules", ".yml", ".yaml"})
+    if (n.size() > ext.size() && n.ends_with(ext)) return true;
+  return false;
+}
+
 Result<Message> decode(std::string_view frame, json::storage_ptr sp) {
   if (frame.size() > kMaxFrameBytes) return bad("frame of " + std::to_string(frame.size()) + " bytes is over the limit");
   boost::system::error_code ec;

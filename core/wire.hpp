@@ -87,6 +87,9 @@ struct RulesetPush {
   std::string version;
   std::vector<std::pair<std::string, std::string>> files;
 };
+// What a pushed ruleset's file may be called: a plain file name (no directory part, not
+// hidden) ending in .rules, .yml or .yaml. Checked by the API and again by the agent.
+bool is_ruleset_file_name(std::string_view name);
 
 // The agent reports what it runs after a push (or on connect): ok, or the reason it kept the
 // previous version.

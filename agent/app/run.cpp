@@ -389,8 +389,7 @@ Status run_agent(const AgentConfig& c, std::atomic<bool>& stop) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return fail(dir.string() + ": " + ec.message());
     for (const auto& [name, content] : push.files) {
-      if (name.empty() || name.find_first_of("/\\") != std::string::npos || name[0] == '.')
-        return fail("bad file name '" + name + "'");
+      if (!wire::is_ruleset_file_name(name)) return fail("bad file name '" + name + "'");
       std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
       out << content;
       if (!out) return fail((dir / name).string() + ": cannot write");

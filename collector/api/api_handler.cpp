@@ -22,6 +22,7 @@
 #include "collector/store/alert_bus.hpp"
 #include "collector/store/audit_log.hpp"
 #include "collector/store/store_common.hpp"
+#include "core/wire.hpp"
 #include "collector/web/web_assets.hpp"
 
 namespace halong::collector::api {
@@ -517,9 +518,7 @@ struct ApiHandler::Impl {
       if (!n || !n->is_string() || !c || !c->is_string())
         return error_response(req, make_error(ErrorCode::invalid_argument, where + ": needs string fields name and content"));
       std::string name(n->as_string());
-      auto ends = [&](std::string_view suf) { return name.size() > suf.size() && name.ends_with(suf); };
-      if (name.empty() || name[0] == '.' || name.find_first_of("/\\") != std::string::npos ||
-          !(ends(".rules") || ends(".yml") || ends(".yaml")))
+      if (!wire::is_ruleset_file_name(name))
         return error_response(req, make_error(ErrorCode::invalid_argument,
                                               where + ": name '" + name + "' must be a plain *.rules, *.yml or *.yaml file name"));
       if (!names.insert(name).second)

@@ -6,6 +6,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <optional>
+#include <functional>
 #include <cstring>
 
 #include <boost/beast/http/field.hpp>
@@ -76,6 +78,36 @@ Error db_err(const std::string& what, const rocksdb::Status& s) {
   return make_error(ErrorCode::storage_error, what + ": " + s.ToString());
 }
 
+// A stored session ("sessions" family, keyed by the SHA-256 of the cookie value): its JSON
+// value, and back (nullopt when the value is not a session).
+std::string encode_session(const Session& s) {
+  return json::serialize(json::object{{"csrf", s.csrf}, {"user", s.user}, {"last_used_us", s.last_used_us}});
+}
+std::optional<Session> decode_session(std::string_view value, std::string id = {}) {
+  boost::system::error_code ec;
+  auto j = json::parse(value, ec);
+  const json::object* o = !ec && j.is_object() ? &j.as_object() : nullptr;
+  const json::value* csrf = o ? o->if_contains("csrf") : nullptr;
+  const json::value* user = o ? o->if_contains("user") : nullptr;
+  const json::value* used = o ? o->if_contains("last_used_us") : nullptr;
+  if (!csrf || !csrf->is_string() || !user || !user->is_string() || !used || !used->is_int64()) return std::nullopt;
+  return Session{std::move(id), std::string(csrf->as_string()), std::string(user->as_string()), used->as_int64()};
+}
+// Deletes every stored session `drop` says so of (and any value that is not a session).
+rocksdb::Status delete_stored_sessions(RocksStore& store, const std::function<bool(const Session&)>& drop) {
+  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(rocksdb::ReadOptions(), store.family("sessions")));
+  rocksdb::WriteBatch wb;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto sess = decode_session(std::string_view(it->value().data(), it->value().size()));
+    if (!sess || drop(*sess)) wb.Delete(store.family("sessions"), it->key());
+  }
+  if (!it->status().ok()) return it->status();
+  if (wb.Count() == 0) return rocksdb::Status::OK();
+  rocksdb::WriteOptions wo;
+  wo.sync = store.sync();
+  return store.db()->Write(wo, &wb);
+}
+
 }  // namespace
 
 UserDirectory::UserDirectory(RocksStore& store, Clock now, UserOptions opt)
@@ -143,27 +175,16 @@ Status UserDirectory::delete_user(const std::string& name) {
   for (auto it = sessions_.begin(); it != sessions_.end();)
     it = it->second.user == name ? sessions_.erase(it) : std::next(it);
   // Stored sessions of the user (also those not cached since a restart).
-  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(rocksdb::ReadOptions(), store_.family("sessions")));
-  rocksdb::WriteBatch wb;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    boost::system::error_code ec;
-    auto v = json::parse(it->value().ToString(), ec);
-    const json::value* user = !ec && v.is_object() ? v.as_object().if_contains("user") : nullptr;
-    if (!user || !user->is_string() || user->as_string() == name)
-      wb.Delete(store_.family("sessions"), it->key());
-  }
-  if (!it->status().ok()) return db_err("reading sessions", it->status());
-  st = store_.db()->Write(wo, &wb);
+  st = delete_stored_sessions(store_, [&](const Session& x) { return x.user == name; });
   if (!st.ok()) return db_err("ending the sessions of " + name, st);
   return {};
 }
 
 void UserDirectory::persist_session(const Session& s) {
-  json::object o{{"csrf", s.csrf}, {"user", s.user}, {"last_used_us", s.last_used_us}};
   rocksdb::WriteOptions wo;
   wo.sync = store_.sync();
   // A session that cannot be stored still works until the collector restarts.
-  (void)store_.db()->Put(wo, store_.family("sessions"), sha256_hex(s.id), json::serialize(o));
+  (void)store_.db()->Put(wo, store_.family("sessions"), sha256_hex(s.id), encode_session(s));
   persisted_use_[s.id] = s.last_used_us;
 }
 
@@ -209,15 +230,8 @@ Result<Session> UserDirectory::login(const std::string& name, const std::string&
   sessions_[s.id] = s;
   persist_session(s);
   // Stored sessions idle past the limit are deleted here (logins are rare; requests are not).
-  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(rocksdb::ReadOptions(), store_.family("sessions")));
-  rocksdb::WriteBatch stale;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    boost::system::error_code ec;
-    auto v = json::parse(it->value().ToString(), ec);
-    const json::value* used = !ec && v.is_object() ? v.as_object().if_contains("last_used_us") : nullptr;
-    if (!used || !used->is_int64() || now - used->as_int64() > opt_.session_idle_us) stale.Delete(store_.family("sessions"), it->key());
-  }
-  if (stale.Count() > 0) (void)store_.db()->Write(rocksdb::WriteOptions(), &stale);
+  // A failure only leaves expired sessions stored: they are refused when used anyway.
+  (void)delete_stored_sessions(store_, [&](const Session& x) { return now - x.last_used_us > opt_.session_idle_us; });
   return s;
 }
 
@@ -236,19 +250,13 @@ Result<std::pair<Principal, Session>> UserDirectory::check_session(const std::st
       std::string v;
       auto st = store_.db()->Get(rocksdb::ReadOptions(), store_.family("sessions"), sha256_hex(session_id), &v);
       if (!st.ok()) return make_error(ErrorCode::unauthorized, "no such session (log in again)");
-      boost::system::error_code ec;
-      auto j = json::parse(v, ec);
-      const json::object* o = !ec && j.is_object() ? &j.as_object() : nullptr;
-      const json::value* csrf = o ? o->if_contains("csrf") : nullptr;
-      const json::value* user = o ? o->if_contains("user") : nullptr;
-      const json::value* used = o ? o->if_contains("last_used_us") : nullptr;
-      if (!csrf || !csrf->is_string() || !user || !user->is_string() || !used || !used->is_int64()) {
+      auto loaded = decode_session(v, session_id);
+      if (!loaded) {
         forget_session(session_id);
         return make_error(ErrorCode::unauthorized, "no such session (log in again)");
       }
-      Session loaded{session_id, std::string(csrf->as_string()), std::string(user->as_string()), used->as_int64()};
-      persisted_use_[session_id] = loaded.last_used_us;
-      it = sessions_.emplace(session_id, std::move(loaded)).first;
+      persisted_use_[session_id] = loaded->last_used_us;
+      it = sessions_.emplace(session_id, std::move(*loaded)).first;
     }
     const int64_t now = now_();
     if (now - it->second.last_used_us > opt_.session_idle_us) {

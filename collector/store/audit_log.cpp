@@ -27,8 +27,8 @@ std::string sha256_hex(std::string_view data) {
   return s;
 }
 
-// The hashed form: every field but the hash, in a fixed order.
-std::string canonical(const AuditRecord& r) {
+// Every field but the hash, in a fixed order: serialised, the hashed (canonical) form.
+json::object canonical_object(const AuditRecord& r) {
   json::object o;
   o["seq"] = r.seq;
   o["time_us"] = r.time_us;
@@ -38,8 +38,9 @@ std::string canonical(const AuditRecord& r) {
   o["before"] = r.before;
   o["after"] = r.after;
   o["prev_hash"] = r.prev_hash;
-  return json::serialize(o);
+  return o;
 }
+std::string canonical(const AuditRecord& r) { return json::serialize(canonical_object(r)); }
 
 std::string key_of(uint64_t seq) {
   std::string k;
@@ -72,16 +73,8 @@ Result<AuditRecord> parse_record(std::string_view v) {
 }  // namespace
 
 json::object audit_to_json(const AuditRecord& r) {
-  json::object o;
-  o["seq"] = r.seq;
+  json::object o = canonical_object(r);
   o["time"] = format_timestamp(r.time_us);
-  o["time_us"] = r.time_us;
-  o["actor"] = r.actor;
-  o["action"] = r.action;
-  o["target"] = r.target;
-  o["before"] = r.before;
-  o["after"] = r.after;
-  o["prev_hash"] = r.prev_hash;
   o["hash"] = r.hash;
   return o;
 }

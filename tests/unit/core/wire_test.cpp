@@ -132,3 +132,10 @@ TEST_CASE("wire decode survives every truncation and random corruption of valid 
   }
   REQUIRE(decoded > 0);  // some corruptions hit only string contents
 }
+
+TEST_CASE("a pushed ruleset file is a plain *.rules, *.yml or *.yaml name", "[wire]") {
+  for (const char* ok : {"local.rules", "emerging-scan.rules", "sshd.yml", "web.yaml"})
+    CHECK(halong::wire::is_ruleset_file_name(ok));
+  for (const char* bad : {"", ".rules", ".hidden.yml", "../x.rules", "a/b.rules", "a\\b.rules", "x.txt", "rules", "x.rules.bak"})
+    CHECK_FALSE(halong::wire::is_ruleset_file_name(bad));
+}
