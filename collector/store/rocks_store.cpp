@@ -384,7 +384,6 @@ std::string count_key(int64_t time_us, uint32_t agency, int severity, int64_t un
 }  // namespace
 
 namespace {
-constexpr size_t kMaxCachedGroups = 8192;
 
 // Fixed-length index records of one column family, sorted before they go into the batch:
 // the memtable insert then walks each family in key order from the previous insert (the
@@ -1001,12 +1000,18 @@ struct RocksStore::AgentState {
   uint64_t hi = 0;
   // Open incidents of this agent by group (sid(8) | src ip): a cache of the incidents
   // family, valid because only this agent's batches (under mu) and update_incident (also
-  // under mu) change them. Bounded: cleared when it grows past kMaxCachedGroups.
+  // under mu) change them. A batch changes the entries in place (and drops the whole cache
+  // if its write fails). `complete`: every group of this agent that has an incident in the
+  // store is in the cache, so a miss needs no read (true for an agent with no stored alert,
+  // until the cache is dropped). The caches of all agents share RocksOptions::incident_cache_groups entries.
   struct Open {
     Incident inc;
-    bool known = false;  // false: the group has no incident yet (negative entry)
+    bool known = false;   // false only while the batch that created the entry stages it
+    uint64_t mark = 0;    // the last batch that changed it
   };
   std::unordered_map<std::string, Open> open;
+  bool complete = false;
+  uint64_t batch_mark = 0;
   std::string last_agency;
   uint32_t last_agency_num = 0;
 };
@@ -1014,7 +1019,7 @@ struct RocksStore::AgentState {
 
 // What a staged batch changes in memory once its write has succeeded.
 struct RocksStore::Staged {
-  std::unordered_map<std::string, AgentState::Open> touched;  // group -> incident after the batch
+  std::vector<AgentState::Open*> touched;  // cache entries the batch changed (each once)
   std::vector<Incident> retired;  // incidents of a group that a new incident replaced in this batch
   std::vector<std::string> new_sigs;
   std::vector<std::string> dict_keys;  // pending dictionary records carried by the batch
@@ -1048,7 +1053,15 @@ Status RocksStore::load_cursor(AgentState& st, const std::string& agent_id) {
   else if (!s.ok() || v.size() != 8) return storage_err("reading cursor of agent " + agent_id, s);
   else st.hi = get_u64(v.data());
   st.cursor_loaded = true;
+  // No cursor: the agent never stored an alert, so it has no incident either.
+  st.complete = s.IsNotFound() && st.open.empty();
   return {};
+}
+
+void RocksStore::drop_incident_cache(AgentState& st) {
+  cached_groups_.fetch_sub(st.open.size(), std::memory_order_relaxed);
+  st.open.clear();
+  st.complete = false;
 }
 
 Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const std::vector<Alert>& alerts) {
@@ -1065,18 +1078,24 @@ Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const s
   thread_local rocksdb::WriteBatch wb;
   wb.Clear();
   Staged sg;
-  if (auto s = stage(st, agent_id, alerts, wb, sg, r); !s) return s.error();
+  // The staging changes the agent's incident cache in place: a batch that is not written
+  // leaves a cache that the store does not match, so it is dropped.
+  if (auto s = stage(st, agent_id, alerts, wb, sg, r); !s) {
+    drop_incident_cache(st);
+    return s.error();
+  }
   if (r.stored == 0) return r;  // only duplicates: everything is already durable
   rocksdb::WriteOptions wo;
   wo.sync = opt_.sync;
   wo.memtable_insert_hint_per_batch = true;
   auto s = db_->Write(wo, &wb);
   if (wb.GetDataSize() > (size_t{64} << 20)) wb = rocksdb::WriteBatch();  // do not keep a huge buffer per thread
-  if (!s.ok()) return storage_err("writing batch of agent " + agent_id, s);
+  if (!s.ok()) {
+    drop_incident_cache(st);
+    return storage_err("writing batch of agent " + agent_id, s);
+  }
   // Durable: publish the in-memory state.
   st.hi = sg.hi;
-  if (st.open.size() + sg.touched.size() > kMaxCachedGroups) st.open.clear();
-  for (auto& [gk, o] : sg.touched) st.open[gk] = std::move(o);
   count_ += sg.stored;
   dict_persisted(sg.dict_keys);
   pairs_persisted(sg.pairs);
@@ -1091,6 +1110,11 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, const std:
                          rocksdb::WriteBatch& wb, Staged& sg, BatchResult& r) {
   uint64_t hi = st.hi;
   const uint32_t anum = st.num;
+  const uint64_t mark = ++st.batch_mark;
+  // The agents' caches share a bound: an agent whose batch would pass it starts its own
+  // cache again (never during a batch: sg.touched points into it).
+  if (!st.open.empty() && cached_groups_.load(std::memory_order_relaxed) + alerts.size() > opt_.incident_cache_groups)
+    drop_incident_cache(st);
   if (dict_pending("a/" + agent_id)) {
     wb.Put(cf(kAgents), "a/" + agent_id, u32s(anum));
     sg.dict_keys.push_back("a/" + agent_id);
@@ -1147,12 +1171,11 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, const std:
     gk.clear();
     put_u64(gk, a.alert.signature_id);
     gk.append(a.src_ip);
-    auto ti = sg.touched.find(gk);
-    if (ti == sg.touched.end()) {
-      AgentState::Open cur;
-      if (auto ci = st.open.find(gk); ci != st.open.end()) {
-        cur = ci->second;
-      } else {
+    auto [ci, added] = st.open.try_emplace(gk);
+    AgentState::Open& op = ci->second;
+    if (added) {
+      cached_groups_.fetch_add(1, std::memory_order_relaxed);
+      if (!st.complete) {
         std::string ov;
         auto s = db_->Get(ro, cf(kIncidents), open_key(anum, gk), &ov);
         if (s.ok() && ov.size() == 8) {
@@ -1161,17 +1184,19 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, const std:
           if (!s.ok()) return storage_err("reading incident " + std::to_string(get_u64(ov.data())), s);
           auto inc = decode_incident(iv);
           if (!inc) return inc.error();
-          cur.inc = std::move(*inc);
-          cur.known = true;
+          op.inc = std::move(*inc);
+          op.known = true;
         } else if (!s.ok() && !s.IsNotFound()) {
           return storage_err("reading open incident", s);
         }
       }
-      ti = sg.touched.emplace(gk, std::move(cur)).first;
     }
-    AgentState::Open& op = ti->second;
+    if (op.mark != mark) {
+      op.mark = mark;
+      sg.touched.push_back(&op);
+    }
     if (!op.known || !detail::join_incident(op.inc, a, opt_.incidents)) {
-      if (op.known) sg.retired.push_back(std::move(op.inc));  // its last change must be written too
+      if (op.known) sg.retired.push_back(op.inc);  // its last change must be written too
       op.inc = detail::new_incident(next_incident_.fetch_add(1), a);
       op.known = true;
       wb.Put(cf(kIncidents), open_key(anum, gk), u64s(op.inc.id));
@@ -1238,8 +1263,7 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, const std:
   by_ip.put_into(wb, cf(kByIp));
   by_port.put_into(wb, cf(kByPort));
   for (const auto& inc : sg.retired) wb.Put(cf(kIncidents), "i" + u64s(inc.id), encode_incident(inc));
-  for (const auto& [gk2, o] : sg.touched)
-    if (o.known) wb.Put(cf(kIncidents), "i" + u64s(o.inc.id), encode_incident(o.inc));
+  for (const AgentState::Open* o : sg.touched) wb.Put(cf(kIncidents), "i" + u64s(o->inc.id), encode_incident(o->inc));
   for (const auto& [ck, d] : counts) wb.Merge(cf(kCounts), ck, delta(d));
   for (const auto& [ck, d] : days) wb.Merge(cf(kCountsDay), ck, delta(d));
   for (const auto& [ck, d] : agent_days) wb.Merge(cf(kCountsAgentDay), ck, delta(d));

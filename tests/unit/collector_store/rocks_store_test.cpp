@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <functional>
 #include <thread>
 
@@ -369,4 +371,85 @@ TEST_CASE("rocks store keeps exact counts when many agents write concurrently an
   AlertStats total = (*s)->stats(AlertQuery{}, StatsRequest{StatsField::agency, 3600LL * 1000000, 20}).value();
   CHECK(total.total == alerts.size());
   for (auto& [agent, v] : by_agent) CHECK((*s)->highest_seq(agent).value() == v.back().seq);
+}
+
+// The store keeps each agent's incident groups in memory (so grouping needs no read) and
+// drops an agent's cache past a bound shared by all agents, or when a write fails. Whatever
+// the cache holds, grouping must equal the reference store's, also across a reopen.
+TEST_CASE("rocks store groups incidents like the reference whatever its incident cache holds",
+          "[collector][store][rocks][incidents]") {
+  IncidentPolicy p;
+  p.window_us = 60'000'000;
+  const auto base = make_fixture(1)[0];
+  // 3 agents, 12 sources x 3 signatures; time advances 1 s per alert with a 5-minute gap
+  // every 50 alerts, so incidents both grow and are replaced.
+  std::vector<Alert> stream;
+  int64_t t = kBase;
+  std::map<std::string, uint64_t> seq;
+  for (int k = 0; k < 600; ++k) {
+    Alert a = base;
+    a.agent.id = std::vector<std::string>{"a1", "a2", "a3"}[static_cast<size_t>(k % 3)];
+    a.agent.agency = "so-tttt";
+    a.seq = ++seq[a.agent.id];
+    a.id = a.agent.id + ":" + std::to_string(a.seq);
+    t += (k % 50 == 49) ? 300'000'000 : 1'000'000;
+    a.timestamp_us = t;
+    a.src_ip = "10.0.0." + std::to_string(k * 7 % 12);
+    a.alert.signature_id = 9000 + static_cast<uint64_t>(k / 5 % 3);
+    stream.push_back(a);
+  }
+  MemoryStore ref(p);
+  for (const auto& a : stream) REQUIRE(ref.write_batch(a.agent.id, {a}).ok());
+
+  for (size_t bound : {size_t{4}, size_t{40}, size_t{1} << 18}) {
+    CAPTURE(bound);
+    TempDir d;
+    RocksOptions o;
+    o.sync = false;
+    o.incidents = p;
+    o.incident_cache_groups = bound;
+    o.block_cache_mb = 8;
+    auto s = RocksStore::open(d.path.string(), o);
+    REQUIRE(s.ok());
+    // batches of up to 9 alerts of one agent; the store is reopened half way
+    size_t i = 0;
+    bool reopened = false;
+    while (i < stream.size()) {
+      if (i >= 300 && !reopened) {
+        reopened = true;
+        s->reset();
+        s = RocksStore::open(d.path.string(), o);
+        REQUIRE(s.ok());
+      }
+      std::map<std::string, std::vector<Alert>> batch;
+      for (size_t j = i; j < std::min(stream.size(), i + 27); ++j) batch[stream[j].agent.id].push_back(stream[j]);
+      for (auto& [agent, v] : batch) REQUIRE((*s)->write_batch(agent, v).ok());
+      i += 27;
+    }
+    // The same partition into incidents, and the same incidents.
+    std::map<uint64_t, uint64_t> rocks_to_ref;
+    std::set<uint64_t> ref_seen;
+    for (const auto& a : stream) {
+      auto r = (*s)->get_triage(a.id);
+      auto m = ref.get_triage(a.id);
+      REQUIRE(r.ok());
+      REQUIRE(m.ok());
+      auto [it, added] = rocks_to_ref.emplace(r->incident, m->incident);
+      CHECK(it->second == m->incident);
+      if (added) CHECK(ref_seen.insert(m->incident).second);
+    }
+    CHECK(rocks_to_ref.size() > 40);
+    CHECK(rocks_to_ref.size() < 500);  // alerts joined incidents
+    for (const auto& [ri, mi] : rocks_to_ref) {
+      auto x = (*s)->get_incident(ri);
+      auto y = ref.get_incident(mi);
+      REQUIRE(x.ok());
+      REQUIRE(y.ok());
+      CHECK(x->count == y->count);
+      CHECK(x->first_seen_us == y->first_seen_us);
+      CHECK(x->last_seen_us == y->last_seen_us);
+      CHECK(x->src_ip == y->src_ip);
+      CHECK(x->agent == y->agent);
+    }
+  }
 }
