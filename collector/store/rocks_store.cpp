@@ -772,6 +772,14 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir, con
   dbo.keep_log_file_num = 4;
   dbo.allow_concurrent_memtable_write = true;        // concurrent writers insert in parallel
   dbo.enable_write_thread_adaptive_yield = true;
+  // Each writer inserts its batch into the memtables as soon as its WAL write is done,
+  // without waiting for the rest of its write group (+20-30% at 100 agents on 2 cores).
+  // What it gives up: a reader may see part of a batch that is being written, or a later
+  // batch before an earlier one still in flight. Readers here tolerate both (an index
+  // entry whose alert is not visible yet is skipped, like one deleted by retention); an
+  // agent's own batches are still ordered (its lock), a writer reads its own writes, and
+  // recovery replays the WAL in order, so what is durable is unchanged (NOTES.md "Writes").
+  dbo.unordered_write = true;
   auto stats = rocksdb::CreateDBStatistics();
   stats->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   dbo.statistics = stats;
