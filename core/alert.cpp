@@ -10,13 +10,14 @@ namespace halong {
 
 namespace json = boost::json;
 
-json::object to_json(const Alert& a) {
-  json::object o;
+json::object to_json(const Alert& a, json::storage_ptr sp) {
+  json::object o(sp);
+  o.reserve(20);
   o["id"] = a.id;
   o["seq"] = a.seq;
   o["timestamp"] = format_timestamp(a.timestamp_us);
   o["event_type"] = "alert";
-  o["agent"] = json::object{{"id", a.agent.id}, {"hostname", a.agent.hostname}, {"agency", a.agent.agency}};
+  o["agent"] = json::object({{"id", a.agent.id}, {"hostname", a.agent.hostname}, {"agency", a.agent.agency}}, sp);
   o["source"] = a.source;
   if (!a.src_ip.empty()) o["src_ip"] = a.src_ip;
   if (!a.dest_ip.empty()) o["dest_ip"] = a.dest_ip;
@@ -29,15 +30,17 @@ json::object to_json(const Alert& a) {
   if (a.icmp_type) o["icmp_type"] = *a.icmp_type;
   if (a.icmp_code) o["icmp_code"] = *a.icmp_code;
   if (a.log) {
-    o["log"] = json::object{{"path", a.log->path}, {"offset", a.log->offset}, {"line", a.log->line},
-                            {"format", a.log->format}};
+    o["log"] = json::object({{"path", a.log->path}, {"offset", a.log->offset}, {"line", a.log->line},
+                             {"format", a.log->format}},
+                            sp);
   }
   if (!a.fields.empty()) {
-    json::object f;
+    json::object f(sp);
     for (const auto& [k, v] : a.fields) f[k] = v;
     o["fields"] = std::move(f);
   }
-  json::object al;
+  json::object al(sp);
+  al.reserve(12);
   al["action"] = a.alert.action;
   al["gid"] = a.alert.gid;
   al["signature_id"] = a.alert.signature_id;
@@ -48,21 +51,21 @@ json::object to_json(const Alert& a) {
   al["engine"] = a.alert.engine;
   if (!a.alert.rule_id.empty()) al["rule_id"] = a.alert.rule_id;
   if (!a.alert.tags.empty()) {
-    json::array t;
+    json::array t(sp);
     for (const auto& s : a.alert.tags) t.emplace_back(s);
     al["tags"] = std::move(t);
   }
   if (!a.alert.metadata.empty()) {
-    json::object m;
+    json::object m(sp);
     for (const auto& [k, vs] : a.alert.metadata) {
-      json::array arr;
+      json::array arr(sp);
       for (const auto& s : vs) arr.emplace_back(s);
       m[k] = std::move(arr);
     }
     al["metadata"] = std::move(m);
   }
   if (!a.alert.references.empty()) {
-    json::array r;
+    json::array r(sp);
     for (const auto& s : a.alert.references) r.emplace_back(s);
     al["references"] = std::move(r);
   }
@@ -71,7 +74,13 @@ json::object to_json(const Alert& a) {
   return o;
 }
 
-std::string to_json_string(const Alert& a) { return json::serialize(to_json(a)); }
+std::string to_json_string(const Alert& a) {
+  // Built in a per-thread buffer (no allocation per JSON node): the store serialises every
+  // alert it writes.
+  thread_local unsigned char buf[16 * 1024];
+  json::monotonic_resource mr(buf, sizeof buf);
+  return json::serialize(to_json(a, &mr));
+}
 
 namespace {
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <boost/json/fwd.hpp>
+#include <boost/json/storage_ptr.hpp>
 
 #include "core/result.hpp"
 
@@ -77,7 +78,7 @@ struct Alert {
 
 // JSON form (EVE field names). `to_json` never fails; `alert_from_json` reports the
 // first field that is missing or of the wrong type, by its JSON path.
-boost::json::object to_json(const Alert& a);
+boost::json::object to_json(const Alert& a, boost::json::storage_ptr sp = {});
 std::string to_json_string(const Alert& a);
 Result<Alert> alert_from_json(const boost::json::value& v);
 Result<Alert> alert_from_json_string(std::string_view text);

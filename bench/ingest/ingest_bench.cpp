@@ -115,6 +115,7 @@ void account_cpu(const std::map<int, ThreadCpu>& before, const std::map<int, Thr
     f.by_thread[t.name].first += used;
     ++f.by_thread[t.name].second;
     if (t.name.rfind("hl-gw", 0) == 0 || t.name.rfind("rocksdb", 0) == 0) f.cpu_collector += used;
+    else if (t.name.rfind("hl-store", 0) == 0) f.cpu_collector += used;
     else if (t.name.rfind("hl-uplink", 0) == 0) f.cpu_simulator += used;
     else f.cpu_other += used;
   }

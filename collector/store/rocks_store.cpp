@@ -5,7 +5,14 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
+#include <thread>
+
+#include <pthread.h>
 
 #include <boost/json.hpp>
 #include <rocksdb/db.h>
@@ -749,6 +756,7 @@ Status RocksStore::Impl::walk(RocksStore& s, const AlertQuery& q, std::string bo
 }
 
 RocksStore::~RocksStore() {
+  writers_.reset();  // no chunk write in flight past this point
   if (db_) {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     db_->Close().PermitUncheckedError();
@@ -1072,6 +1080,51 @@ void RocksStore::drop_incident_cache(AgentState& st) {
   st.complete = false;
 }
 
+// Threads that write the chunks of one big batch while its caller stages the next chunk
+// (write_chunked). Started on first use.
+struct RocksStore::Writers {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::packaged_task<rocksdb::Status()>> queue;
+  bool stop = false;
+  std::vector<std::thread> threads;
+  explicit Writers(int n) {
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "hl-store-wr");
+        for (;;) {
+          std::packaged_task<rocksdb::Status()> t;
+          {
+            std::unique_lock l(mu);
+            cv.wait(l, [&] { return stop || !queue.empty(); });
+            if (queue.empty()) return;
+            t = std::move(queue.front());
+            queue.pop_front();
+          }
+          t();
+        }
+      });
+  }
+  ~Writers() {
+    {
+      std::lock_guard l(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    for (auto& t : threads) t.join();
+  }
+  std::future<rocksdb::Status> submit(std::function<rocksdb::Status()> f) {
+    std::packaged_task<rocksdb::Status()> t(std::move(f));
+    auto fut = t.get_future();
+    {
+      std::lock_guard l(mu);
+      queue.push_back(std::move(t));
+    }
+    cv.notify_one();
+    return fut;
+  }
+};
+
 Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const std::vector<Alert>& alerts) {
   if (opt_.read_only) return make_error(ErrorCode::forbidden, "store opened read-only");
   if (agent_id.empty()) return make_error(ErrorCode::invalid_argument, "write_batch: empty agent id");
@@ -1080,6 +1133,7 @@ Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const s
   AgentState& st = agent_state(agent_id);
   std::lock_guard lock(st.mu);
   if (auto s = load_cursor(st, agent_id); !s) return s.error();
+  if (opt_.pipeline_chunk > 0 && alerts.size() >= 2 * opt_.pipeline_chunk) return write_chunked(st, agent_id, alerts);
   BatchResult r;
   r.highest_seq = st.hi;
   // Reused per thread: a fresh multi-megabyte batch per call was a malloc hot spot.
@@ -1088,7 +1142,7 @@ Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const s
   Staged sg;
   // The staging changes the agent's incident cache in place: a batch that is not written
   // leaves a cache that the store does not match, so it is dropped.
-  if (auto s = stage(st, agent_id, alerts, wb, sg, r); !s) {
+  if (auto s = stage(st, agent_id, alerts, st.hi, wb, sg, r); !s) {
     drop_incident_cache(st);
     return s.error();
   }
@@ -1102,7 +1156,12 @@ Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const s
     drop_incident_cache(st);
     return storage_err("writing batch of agent " + agent_id, s);
   }
-  // Durable: publish the in-memory state.
+  publish(st, sg);
+  return r;
+}
+
+// Durable (or, for a chunk, written ahead of the synced one): publish the in-memory state.
+void RocksStore::publish(AgentState& st, Staged& sg) {
   st.hi = sg.hi;
   count_ += sg.stored;
   dict_persisted(sg.dict_keys);
@@ -1111,12 +1170,75 @@ Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const s
     std::lock_guard sl(sig_mu_);
     for (auto& s2 : sg.new_sigs) sig_seen_.insert(std::move(s2));
   }
-  return r;
 }
 
-Status RocksStore::stage(AgentState& st, const std::string& agent_id, const std::vector<Alert>& alerts,
-                         rocksdb::WriteBatch& wb, Staged& sg, BatchResult& r) {
-  uint64_t hi = st.hi;
+// A big batch of one agent (the gateway's read-ahead merges its queued batches) is staged
+// and written in chunks, the write of chunk i (on a writer thread) overlapping the staging of
+// chunk i+1 here: one agent's ingest is then no longer one thread's staging + insert + fsync
+// in a row. Each chunk carries the cursor up to its end, so every prefix of chunks is a
+// consistent state. The chunks go to RocksDB one after the other (chunk i+1 is written only
+// once chunk i's write returned) and only the last one syncs the WAL, which makes all of
+// them durable; the caller acks only after that. A crash in between keeps a prefix of
+// chunks with its cursor (the WAL is replayed in order), and the agent resends the rest.
+Result<BatchResult> RocksStore::write_chunked(AgentState& st, const std::string& agent_id,
+                                              std::span<const Alert> alerts) {
+  std::call_once(writers_once_, [this] { writers_ = std::make_unique<Writers>(2); });
+  thread_local rocksdb::WriteBatch wbs[2];
+  BatchResult total;
+  total.highest_seq = st.hi;
+  uint64_t hi = st.hi;  // staged so far
+  std::future<rocksdb::Status> pending;
+  Staged pending_sg;
+  bool have_pending = false, synced = true;
+  rocksdb::WriteOptions wo;
+  wo.memtable_insert_hint_per_batch = true;
+  // Waits for the chunk being written; publishes it when it was written.
+  auto settle = [&]() -> Status {
+    if (!have_pending) return {};
+    have_pending = false;
+    auto ws = pending.get();
+    if (!ws.ok()) return storage_err("writing batch of agent " + agent_id, ws);
+    publish(st, pending_sg);
+    total.stored += pending_sg.stored;
+    total.highest_seq = st.hi;
+    return {};
+  };
+  const size_t chunk = opt_.pipeline_chunk;
+  for (size_t off = 0; off < alerts.size(); off += chunk) {
+    auto part = alerts.subspan(off, std::min(chunk, alerts.size() - off));
+    const bool last = off + chunk >= alerts.size();
+    rocksdb::WriteBatch& wb = wbs[(off / chunk) % 2];
+    wb.Clear();
+    Staged sg;
+    BatchResult r;
+    auto staged = stage(st, agent_id, part, hi, wb, sg, r);
+    auto written = settle();
+    if (!staged || !written) {
+      drop_incident_cache(st);
+      return !written ? written.error() : staged.error();
+    }
+    total.duplicates += r.duplicates;
+    if (r.stored == 0) continue;
+    hi = sg.hi;
+    wo.sync = last && opt_.sync;
+    synced = wo.sync || !opt_.sync;
+    pending = writers_->submit([this, &wb, wo] { return db_->Write(wo, &wb); });
+    pending_sg = std::move(sg);
+    have_pending = true;
+  }
+  if (auto s = settle(); !s) {
+    drop_incident_cache(st);
+    return s.error();
+  }
+  if (!synced) {  // the last chunk held only duplicates: sync what the others wrote
+    auto fs = db_->FlushWAL(true);
+    if (!fs.ok()) return storage_err("syncing the WAL for agent " + agent_id, fs);
+  }
+  return total;
+}
+
+Status RocksStore::stage(AgentState& st, const std::string& agent_id, std::span<const Alert> alerts,
+                         uint64_t hi, rocksdb::WriteBatch& wb, Staged& sg, BatchResult& r) {
   const uint32_t anum = st.num;
   const uint64_t mark = ++st.batch_mark;
   // The agents' caches share a bound: an agent whose batch would pass it starts its own

@@ -7,6 +7,7 @@
 #include <optional>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -32,6 +33,9 @@ struct RocksOptions {
   // Incident groups (sid | agent | source) kept in memory across all agents, so grouping an
   // alert needs no read of the store (~0.3 KB each). Past it, an agent's cache restarts.
   size_t incident_cache_groups = size_t{1} << 18;
+  // A batch of at least twice this many alerts is written in chunks of this size, each
+  // chunk's write overlapping the staging of the next (0 = never).
+  size_t pipeline_chunk = 512;
 };
 
 class RocksStore final : public AlertStore {
@@ -122,8 +126,14 @@ class RocksStore final : public AlertStore {
   AgentState* find_agent_state(const std::string& agent_id);
   Status load_cursor(AgentState& st, const std::string& agent_id);
   void drop_incident_cache(AgentState& st);  // st.mu held
-  Status stage(AgentState& st, const std::string& agent_id, const std::vector<Alert>& alerts,
+  // Stages the alerts with seq > hi into wb.
+  Status stage(AgentState& st, const std::string& agent_id, std::span<const Alert> alerts, uint64_t hi,
                rocksdb::WriteBatch& wb, Staged& sg, BatchResult& r);
+  void publish(AgentState& st, Staged& sg);
+  Result<BatchResult> write_chunked(AgentState& st, const std::string& agent_id, std::span<const Alert> alerts);
+  struct Writers;
+  std::once_flag writers_once_;
+  std::unique_ptr<Writers> writers_;
   std::optional<Result<AlertStats>> stats_from_counts(const AlertQuery& q, const StatsRequest& r);
   std::optional<Result<AlertStats>> stats_from_agent_counts(const AlertQuery& q, const StatsRequest& r);
   std::shared_mutex agents_mu_;
