@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -130,6 +132,16 @@ class RocksStore final : public AlertStore {
   Status stage(AgentState& st, const std::string& agent_id, std::span<const Alert> alerts, uint64_t hi,
                rocksdb::WriteBatch& wb, Staged& sg, BatchResult& r);
   void publish(AgentState& st, Staged& sg);
+  void emit_runs(rocksdb::WriteBatch& wb);
+  struct Request;
+  Result<BatchResult> write_grouped(const std::string& agent_id, const std::vector<Alert>& alerts);
+  std::vector<Result<BatchResult>> run_group(const std::vector<Request*>& group);
+  std::mutex group_mu_;
+  std::condition_variable group_cv_;
+  std::deque<Request*> group_queue_;
+  int group_leaders_ = 0;
+  bool chunked_active_ = false;  // a chunked write is under way (group_mu_)
+  std::unordered_set<std::string> group_agents_;  // agents with a batch in a group being written
   Result<BatchResult> write_chunked(AgentState& st, const std::string& agent_id, std::span<const Alert> alerts);
   struct Writers;
   std::once_flag writers_once_;
