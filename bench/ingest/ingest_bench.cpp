@@ -174,7 +174,7 @@ struct RunOptions {
   size_t batch = 500;
   size_t window = 8;        // UplinkOptions::max_inflight_batches
   int io_threads = 2;
-  int store_threads = 8;
+  int store_threads = 16;  // the gateway's default
   size_t queue = 16;        // GatewayOptions::max_queued_batches (1: no merging of one agent's batches)
   bool warm = false;        // agents connected before the timed phase; alerts produced during it
   int flush_ms = 50;        // UplinkOptions::flush_interval (a partial batch leaves after this)

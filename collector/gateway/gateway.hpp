@@ -54,7 +54,7 @@ struct GatewayOptions {
   std::chrono::milliseconds handshake_timeout{10'000};  // TLS + upgrade + hello
   std::chrono::milliseconds idle_timeout{60'000};       // no frame (pings included) for this long
   int io_threads = 1;
-  int store_threads = 4;                    // concurrent write_batch calls (group commit)
+  int store_threads = 16;                   // concurrent write_batch calls (the store combines them)
   // Read-ahead per connection: while one store write of the agent is in flight, up to this
   // many further batches / alerts are read and decoded; the next write takes them all (up
   // to max_write_alerts) in one write_batch. At the limit the connection is not read
