@@ -43,7 +43,7 @@ struct UplinkOptions {
 
   size_t batch_size = 500;                          // alerts per batch (<= wire::kMaxBatchAlerts)
   std::chrono::milliseconds flush_interval{200};    // a partial batch leaves after this
-  size_t max_inflight_batches = 8;                  // sent, not yet acked (the collector reads ahead and stores several in one write)
+  size_t max_inflight_batches = 16;                 // sent, not yet acked (the collector reads ahead and stores several in one write)
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds ack_timeout{30'000};    // no ack for the oldest in-flight batch -> reconnect
   std::chrono::milliseconds backoff_initial{200};

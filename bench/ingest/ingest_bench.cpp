@@ -172,7 +172,7 @@ double raw_rocksdb(const fs::path& dir, uint64_t alerts, size_t batch) {
 
 struct RunOptions {
   size_t batch = 500;
-  size_t window = 8;        // UplinkOptions::max_inflight_batches
+  size_t window = 16;       // UplinkOptions::max_inflight_batches (the agent's default)
   int io_threads = 2;
   int store_threads = 16;  // the gateway's default
   size_t queue = 16;        // GatewayOptions::max_queued_batches (1: no merging of one agent's batches)

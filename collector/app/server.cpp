@@ -246,6 +246,7 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
     put("halong_gateway_enrollments_total", "counter", "agents enrolled", s.enrollments);
     put("halong_gateway_batches_stored_total", "counter", "agent batches stored", s.batches_stored);
     put("halong_gateway_store_writes_total", "counter", "store writes (several batches of an agent may share one)", s.store_writes);
+    put("halong_gateway_queued_alerts", "gauge", "alerts read ahead on all connections, waiting for the store", s.queued_alerts);
     put("halong_gateway_alerts_stored_total", "counter", "alerts stored from agents", s.alerts_stored);
     put("halong_gateway_alerts_duplicate_total", "counter", "alerts received again and ignored", s.alerts_duplicate);
     put("halong_gateway_store_errors_total", "counter", "store writes that failed", s.store_errors);

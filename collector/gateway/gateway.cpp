@@ -238,6 +238,7 @@ class Gateway::Impl {
   std::atomic<uint64_t> n_enrolled{0};
   std::atomic<uint64_t> n_accepted{0}, n_active{0}, n_tls_fail{0}, n_auth_fail{0}, n_proto{0}, n_batches{0},
       n_alerts{0}, n_dups{0}, n_store_err{0}, n_writes{0};
+  std::atomic<size_t> queued_total{0};  // alerts read ahead on all connections
   std::atomic<bool> stalled{false};
   mutable std::mutex err_mu;
   std::string last_store_error;
@@ -560,9 +561,16 @@ class Gateway::Impl {
     while (!s->closing) {
       // Bounded read-ahead: with this much queued for the store, stop reading (TCP then
       // pushes back on the agent, whose own window is bounded too).
-      while (!s->closing && (s->queued.size() >= std::max<size_t>(1, opts.max_queued_batches) ||
-                             s->queued_alerts >= std::max<size_t>(1, opts.max_queued_alerts))) {
-        s->room.expires_at(net::steady_timer::time_point::max());
+      for (;;) {
+        if (s->closing) break;
+        const bool full = s->queued.size() >= std::max<size_t>(1, opts.max_queued_batches) ||
+                          s->queued_alerts >= std::max<size_t>(1, opts.max_queued_alerts);
+        // Over the total of all connections: wait only while this one has something queued
+        // (so every connection still makes progress); the committers of the others bring
+        // the total down without knowing who waits, hence the short poll.
+        const bool total_full = !s->queued.empty() && queued_total.load() >= opts.max_queued_alerts_total;
+        if (!full && !total_full) break;
+        s->room.expires_after(full ? std::chrono::hours(24 * 365) : std::chrono::milliseconds(5));
         co_await s->room.async_wait(tuple_awaitable);
       }
       if (s->closing) break;
@@ -591,6 +599,7 @@ class Gateway::Impl {
         // Read ahead: the committer writes what is queued (several batches in one store
         // write) while this loop goes on reading; acks still follow the durable write.
         s->queued_alerts += b->alerts.size();
+        queued_total += b->alerts.size();
         s->queued.push_back(QueuedBatch{b->batch, std::move(b->alerts)});
         s->commit_wake.cancel();
       } else if (auto* h = std::get_if<wire::Heartbeat>(&*msg)) {
@@ -642,7 +651,9 @@ class Gateway::Impl {
         alerts.insert(alerts.end(), std::make_move_iterator(q.alerts.begin()), std::make_move_iterator(q.alerts.end()));
         s->queued.pop_front();
       }
-      s->queued_alerts -= std::min(s->queued_alerts, alerts.size());
+      const size_t taken = std::min(s->queued_alerts, alerts.size());
+      s->queued_alerts -= taken;
+      queued_total -= taken;
       s->room.cancel();
       auto write = [this, id = s->agent_id, alerts = std::move(alerts)] {
         WriteOutcome o;
@@ -689,6 +700,7 @@ class Gateway::Impl {
       }
     }
     s->queued.clear();
+    queued_total -= s->queued_alerts;
     s->queued_alerts = 0;
     s->room.cancel();
   }
@@ -924,6 +936,7 @@ GatewayStats Gateway::stats() const {
   s.alerts_stored = m.n_alerts;
   s.alerts_duplicate = m.n_dups;
   s.store_errors = m.n_store_err;
+  s.queued_alerts = m.queued_total;
   s.enrollments = m.n_enrolled;
   s.ingest_stalled = m.stalled;
   std::lock_guard lk(m.err_mu);

@@ -62,6 +62,10 @@ struct GatewayOptions {
   size_t max_queued_batches = 16;
   size_t max_queued_alerts = 16'384;
   size_t max_write_alerts = 16'384;
+  // The same bound over all connections (decoded alerts held in memory, ~1.5 KB each): past
+  // it a connection that already has a batch queued is not read until the total falls, so
+  // a thousand agents flushing their spools at once cannot exhaust the collector's memory.
+  size_t max_queued_alerts_total = 262'144;
   uint64_t retry_after_ms = 5'000;          // told to agents when the store refuses a write
   // Disk guard: before each write, the free space of the filesystem holding `store_dir` is
   // checked; below min_free_bytes the batch is refused like a failed write (retry-after,
@@ -84,6 +88,7 @@ struct GatewayStats {
   uint64_t alerts_stored = 0;
   uint64_t alerts_duplicate = 0;
   uint64_t store_errors = 0;
+  uint64_t queued_alerts = 0;       // read ahead, decoded, waiting for the store (all connections)
   bool ingest_stalled = false;      // the last store write failed (disk full...); cleared by the next success
   std::string last_store_error;
 };

@@ -165,6 +165,46 @@ TEST_CASE("the gateway stops reading an agent whose queued batches reach the rea
   col.stop();
 }
 
+TEST_CASE("the read-ahead of all connections together is bounded and every connection still progresses",
+          "[transport][loopback]") {
+  TempDir d;
+  collector::MemoryStore mem;
+  FaultStore store(mem);
+  store.write_delay_ms = 60;
+  Collector col(d.path / "collector");
+  auto go = col.options();
+  go.max_queued_alerts_total = 1;  // as soon as anything is queued anywhere, no connection reads a second batch
+  REQUIRE(col.start(store, go).ok());
+  const int kClients = 3, kBatches = 6;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  boost::system::error_code ec;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::make_unique<RawClient>());
+    REQUIRE_FALSE(clients.back()->connect(col.port()));
+    REQUIRE_FALSE(clients.back()->send(wire::encode(raw_hello("cap-" + std::to_string(c)))));
+    REQUIRE(std::holds_alternative<wire::Welcome>(*wire::decode(clients.back()->read(ec))));
+  }
+  for (int b = 1; b <= kBatches; ++b)
+    for (auto& c : clients) {
+      Alert a = make_alert(b);
+      a.seq = static_cast<uint64_t>(b);
+      REQUIRE_FALSE(c->send(wire::encode_alert_batch_raw(static_cast<uint64_t>(b), {to_json_string(a)})));
+    }
+  for (auto& c : clients)
+    for (int b = 1; b <= kBatches; ++b) {
+      auto m = wire::decode(c->read(ec));
+      REQUIRE_FALSE(ec);
+      REQUIRE(m.ok());
+      REQUIRE(std::get_if<wire::Ack>(&*m));
+    }
+  REQUIRE(mem.alert_count() == static_cast<uint64_t>(kClients * kBatches));
+  // Without the bound, a connection's queued batches are merged into one write (see the
+  // read-ahead test): here no connection ever had two batches queued.
+  CHECK(store.max_write_alerts == 1);
+  CHECK(col.gw->stats().queued_alerts == 0);
+  col.stop();
+}
+
 TEST_CASE("a wrong token is refused with a clear unauthorized error", "[transport][loopback]") {
   TempDir d;
   collector::MemoryStore mem;
