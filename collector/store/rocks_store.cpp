@@ -457,6 +457,9 @@ struct Runs {
   void clear() { truncate(Mark{}); }
 };
 thread_local Runs t_runs;
+// Per-thread buffers (the WriteBatch, the runs) larger than this are freed after use: the
+// gateway has 16 store threads, and a group can reach 16,384 alerts (~20 MB).
+constexpr size_t kKeepBufferBytes = size_t{8} << 20;
 
 inline char* w8(char* p, uint8_t v) {
   *p = static_cast<char>(v);
@@ -1290,7 +1293,7 @@ std::vector<Result<BatchResult>> RocksStore::run_group(const std::vector<Request
   wo.sync = opt_.sync;
   wo.memtable_insert_hint_per_batch = true;
   auto s = db_->Write(wo, &wb);
-  if (wb.GetDataSize() > (size_t{64} << 20)) wb = rocksdb::WriteBatch();  // do not keep a huge buffer per thread
+  if (wb.GetDataSize() > kKeepBufferBytes) wb = rocksdb::WriteBatch();  // do not keep a huge buffer per thread
   for (size_t i = 0; i < items.size(); ++i) {
     Item& it = items[i];
     if (!it.write) continue;
@@ -1547,6 +1550,7 @@ void RocksStore::emit_runs(rocksdb::WriteBatch& wb) {
   t_runs.by_agent_status.put_into(wb, cf(kByAgentStatus));
   t_runs.by_ip.put_into(wb, cf(kByIp));
   t_runs.by_port.put_into(wb, cf(kByPort));
+  if (t_runs.values.capacity() > kKeepBufferBytes) t_runs = Runs();  // every store thread has its own
   t_runs.clear();
 }
 
