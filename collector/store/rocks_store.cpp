@@ -1064,6 +1064,10 @@ struct RocksStore::AgentState {
   std::unordered_map<std::string, Open> open;
   bool complete = false;
   uint64_t batch_mark = 0;
+  // A chunked write failed after some of its chunks were written without a WAL sync: what
+  // they hold counts as stored (the cursor), so a batch of only duplicates must sync
+  // before it is answered.
+  bool unsynced = false;
   std::string last_agency;
   uint32_t last_agency_num = 0;
 };
@@ -1107,6 +1111,14 @@ Status RocksStore::load_cursor(AgentState& st, const std::string& agent_id) {
   st.cursor_loaded = true;
   // No cursor: the agent never stored an alert, so it has no incident either.
   st.complete = s.IsNotFound() && st.open.empty();
+  return {};
+}
+
+Status RocksStore::sync_if_unsynced(AgentState& st, const std::string& agent_id) {
+  if (!st.unsynced) return {};
+  auto fs = db_->FlushWAL(true);
+  if (!fs.ok()) return storage_err("syncing the WAL for agent " + agent_id, fs);
+  st.unsynced = false;
   return {};
 }
 
@@ -1278,6 +1290,8 @@ std::vector<Result<BatchResult>> RocksStore::run_group(const std::vector<Request
       if (!s) {
         drop_incident_cache(*it.st);  // staging changed it in place
         out.emplace_back(s.error());
+      } else if (auto us = sync_if_unsynced(*it.st, agent_id); !us) {
+        out.emplace_back(us.error());
       } else {
         out.emplace_back(it.r);  // only duplicates: everything is already durable
       }
@@ -1299,6 +1313,7 @@ std::vector<Result<BatchResult>> RocksStore::run_group(const std::vector<Request
     if (!it.write) continue;
     if (s.ok()) {
       publish(*it.st, it.sg);
+      if (opt_.sync) it.st->unsynced = false;  // this synced write made everything before it durable
       out[i] = it.r;
     } else {
       drop_incident_cache(*it.st);
@@ -1365,6 +1380,7 @@ Result<BatchResult> RocksStore::write_chunked(AgentState& st, const std::string&
     auto written = settle();
     if (!staged || !written) {
       drop_incident_cache(st);
+      if (total.stored && opt_.sync && !db_->FlushWAL(true).ok()) st.unsynced = true;
       return !written ? written.error() : staged.error();
     }
     total.duplicates += r.duplicates;
@@ -1378,12 +1394,20 @@ Result<BatchResult> RocksStore::write_chunked(AgentState& st, const std::string&
   }
   if (auto s = settle(); !s) {
     drop_incident_cache(st);
+    if (total.stored && opt_.sync && !db_->FlushWAL(true).ok()) st.unsynced = true;
     return s.error();
   }
   if (!synced) {  // the last chunk held only duplicates: sync what the others wrote
     auto fs = db_->FlushWAL(true);
-    if (!fs.ok()) return storage_err("syncing the WAL for agent " + agent_id, fs);
+    if (!fs.ok()) {
+      st.unsynced = true;
+      return storage_err("syncing the WAL for agent " + agent_id, fs);
+    }
   }
+  if (total.stored == 0) {  // nothing written: only duplicates
+    if (auto us = sync_if_unsynced(st, agent_id); !us) return us.error();
+  }
+  st.unsynced = false;  // the last write (or FlushWAL) synced the WAL
   return total;
 }
 

@@ -128,6 +128,7 @@ class RocksStore final : public AlertStore {
   AgentState* find_agent_state(const std::string& agent_id);
   Status load_cursor(AgentState& st, const std::string& agent_id);
   void drop_incident_cache(AgentState& st);  // st.mu held
+  Status sync_if_unsynced(AgentState& st, const std::string& agent_id);  // st.mu held
   // Stages the alerts with seq > hi into wb.
   Status stage(AgentState& st, const std::string& agent_id, std::span<const Alert> alerts, uint64_t hi,
                rocksdb::WriteBatch& wb, Staged& sg, BatchResult& r);
