@@ -10,5 +10,6 @@ run() { echo; echo "== $*"; "$@" || echo "(exit $?)"; }
 [ -x "$B/net/bench_net" ] && run "$B/net/bench_net" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 [ -x "$B/sigma/bench_sigma" ] && run "$B/sigma/bench_sigma" --reps 15
 [ -x "$B/store/halong_bench_store" ] && run "$B/store/halong_bench_store"
-[ -x "$B/ingest/halong_bench_ingest" ] && run "$B/ingest/halong_bench_ingest" --agents 1,100
+[ -x "$B/ingest/halong_bench_ingest" ] && run "$B/ingest/halong_bench_ingest" --agents 1,100,1000 --alerts 400000
+[ -x "$B/ingest/halong_bench_ingest" ] && run "$B/ingest/halong_bench_ingest" --agents 1000 --alerts 400000 --warm 2
 exit 0

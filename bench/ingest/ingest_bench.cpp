@@ -6,7 +6,7 @@
 // the same run.
 //
 //   halong_bench_ingest [--agents 1,100,1000] [--alerts 200000] [--batch 500] [--window 8]
-//                       [--queue 16] [--warm 0|1] [--flush-ms 50] [--io-threads 2] [--store-threads 8]
+//                       [--queue 16] [--warm 0|1|2] [--flush-ms 50] [--io-threads 2] [--store-threads 8]
 //                       [--dir /tmp]
 //
 // CPU is accounted per thread (each thread's CPU clock) over the timed phase: the
@@ -177,6 +177,7 @@ struct RunOptions {
   int store_threads = 16;  // the gateway's default
   size_t queue = 16;        // GatewayOptions::max_queued_batches (1: no merging of one agent's batches)
   bool warm = false;        // agents connected before the timed phase; alerts produced during it
+  bool warm_blocks = false; // warm, each agent's alerts produced in one block (--warm 2) instead of round robin
   int flush_ms = 50;        // UplinkOptions::flush_interval (a partial batch leaves after this)
 };
 
@@ -256,8 +257,15 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
     cpu0 = thread_cpu();
     gs0 = gw.stats();
     t0 = Clock::now();
-    for (uint64_t k = 1; k <= per; ++k)
-      for (int i = 0; i < agents; ++i) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
+    if (ro.warm_blocks) {
+      // --warm 2: each agent's alerts in one block (agent 0 first): full batches, as from
+      // agents that come back after an outage on connections already up.
+      for (int i = 0; i < agents; ++i)
+        for (uint64_t k = 1; k <= per; ++k) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
+    } else {
+      for (uint64_t k = 1; k <= per; ++k)
+        for (int i = 0; i < agents; ++i) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
+    }
   }
   for (auto& u : ups) (void)u->flush_and_wait(std::chrono::minutes(5));
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -305,6 +313,7 @@ int main(int argc, char** argv) {
       ro.flush_ms = std::stoi(v);
     } else if (k == "--warm") {
       ro.warm = v != "0";
+      ro.warm_blocks = v == "2";
     } else if (k == "--queue") {
       ro.queue = std::stoul(v);
     } else if (k == "--io-threads") {
@@ -322,7 +331,9 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   std::printf("ingest benchmark (%s): %llu alerts, batch %zu, window %zu batches/agent, flush %d ms, gateway read-ahead %zu batches, io threads %d, store threads %d;\n"
               "loopback TLS 1.3 with mutual TLS, RocksDB WAL synced per write; %ld CPUs\n",
-              ro.warm ? "warm: agents connected first, alerts produced during the run" : "cold: spools pre-filled, agents connect in the run",
+              ro.warm_blocks ? "warm: agents connected first, each agent's alerts produced in one block during the run"
+              : ro.warm    ? "warm: agents connected first, alerts produced round robin during the run"
+                           : "cold: spools pre-filled, agents connect in the run",
               static_cast<unsigned long long>(alerts), ro.batch, ro.window, ro.flush_ms, ro.queue, ro.io_threads, ro.store_threads, ::sysconf(_SC_NPROCESSORS_ONLN));
   double limit = raw_rocksdb(dir / "raw", alerts, 1000);
   std::printf("%-12s %10.0f alerts/s   (the limit: raw WriteBatch of 1000, sync=true)\n", "rocksdb raw", limit);
