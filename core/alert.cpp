@@ -75,11 +75,141 @@ json::object to_json(const Alert& a, json::storage_ptr sp) {
 }
 
 std::string to_json_string(const Alert& a) {
-  // Built in a per-thread buffer (no allocation per JSON node): the store serialises every
-  // alert it writes.
-  thread_local unsigned char buf[16 * 1024];
-  json::monotonic_resource mr(buf, sizeof buf);
-  return json::serialize(to_json(a, &mr));
+  std::string out;
+  out.reserve(768);
+  append_json(out, a);
+  return out;
+}
+
+namespace {
+
+// A JSON string as Boost.JSON's serializer writes it: '"' and '\\' escaped, control
+// characters as \b \t \n \f \r or \u00xx, every other byte as it is.
+void put_str(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out += '"';
+  size_t run = 0;  // start of the bytes not yet copied
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+template <class Int>
+void put_int(std::string& out, Int v) {
+  char b[24];
+  auto r = std::to_chars(b, b + sizeof b, v);
+  out.append(b, r.ptr);
+}
+
+// ,"key": (no comma before the first member of an object).
+void put_key(std::string& out, std::string_view k, bool& first) {
+  if (!first) out += ',';
+  first = false;
+  put_str(out, k);
+  out += ':';
+}
+
+void put_str_array(std::string& out, const std::vector<std::string>& v) {
+  out += '[';
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    put_str(out, v[i]);
+  }
+  out += ']';
+}
+
+}  // namespace
+
+// The members and their order are those of to_json (insertion order is what
+// json::serialize writes); alert_test checks the two agree on every field.
+void append_json(std::string& out, const Alert& a) {
+  bool f = true;
+  out += '{';
+  put_key(out, "id", f), put_str(out, a.id);
+  put_key(out, "seq", f), put_int(out, a.seq);
+  put_key(out, "timestamp", f), put_str(out, format_timestamp(a.timestamp_us));
+  put_key(out, "event_type", f), out += "\"alert\"";
+  put_key(out, "agent", f);
+  {
+    bool g = true;
+    out += '{';
+    put_key(out, "id", g), put_str(out, a.agent.id);
+    put_key(out, "hostname", g), put_str(out, a.agent.hostname);
+    put_key(out, "agency", g), put_str(out, a.agent.agency);
+    out += '}';
+  }
+  put_key(out, "source", f), put_str(out, a.source);
+  if (!a.src_ip.empty()) put_key(out, "src_ip", f), put_str(out, a.src_ip);
+  if (!a.dest_ip.empty()) put_key(out, "dest_ip", f), put_str(out, a.dest_ip);
+  if (a.src_port || a.dest_port) {
+    put_key(out, "src_port", f), put_int(out, a.src_port);
+    put_key(out, "dest_port", f), put_int(out, a.dest_port);
+  }
+  if (!a.proto.empty()) put_key(out, "proto", f), put_str(out, a.proto);
+  if (a.flow_id) put_key(out, "flow_id", f), put_int(out, a.flow_id);
+  if (a.icmp_type) put_key(out, "icmp_type", f), put_int(out, *a.icmp_type);
+  if (a.icmp_code) put_key(out, "icmp_code", f), put_int(out, *a.icmp_code);
+  if (a.log) {
+    put_key(out, "log", f);
+    bool g = true;
+    out += '{';
+    put_key(out, "path", g), put_str(out, a.log->path);
+    put_key(out, "offset", g), put_int(out, a.log->offset);
+    put_key(out, "line", g), put_str(out, a.log->line);
+    put_key(out, "format", g), put_str(out, a.log->format);
+    out += '}';
+  }
+  if (!a.fields.empty()) {
+    put_key(out, "fields", f);
+    bool g = true;
+    out += '{';
+    for (const auto& [k, v] : a.fields) put_key(out, k, g), put_str(out, v);
+    out += '}';
+  }
+  put_key(out, "alert", f);
+  {
+    bool g = true;
+    out += '{';
+    put_key(out, "action", g), put_str(out, a.alert.action);
+    put_key(out, "gid", g), put_int(out, a.alert.gid);
+    put_key(out, "signature_id", g), put_int(out, a.alert.signature_id);
+    put_key(out, "rev", g), put_int(out, a.alert.rev);
+    put_key(out, "signature", g), put_str(out, a.alert.signature);
+    put_key(out, "category", g), put_str(out, a.alert.category);
+    put_key(out, "severity", g), put_int(out, a.alert.severity);
+    put_key(out, "engine", g), put_str(out, a.alert.engine);
+    if (!a.alert.rule_id.empty()) put_key(out, "rule_id", g), put_str(out, a.alert.rule_id);
+    if (!a.alert.tags.empty()) put_key(out, "tags", g), put_str_array(out, a.alert.tags);
+    if (!a.alert.metadata.empty()) {
+      put_key(out, "metadata", g);
+      bool h = true;
+      out += '{';
+      for (const auto& [k, vs] : a.alert.metadata) put_key(out, k, h), put_str_array(out, vs);
+      out += '}';
+    }
+    if (!a.alert.references.empty()) put_key(out, "references", g), put_str_array(out, a.alert.references);
+    out += '}';
+  }
+  if (!a.payload_printable.empty()) put_key(out, "payload_printable", f), put_str(out, a.payload_printable);
+  out += '}';
 }
 
 namespace {

@@ -80,6 +80,9 @@ struct Alert {
 // first field that is missing or of the wrong type, by its JSON path.
 boost::json::object to_json(const Alert& a, boost::json::storage_ptr sp = {});
 std::string to_json_string(const Alert& a);
+// Appends the same text as to_json_string (byte for byte, tested) straight to `out`,
+// without building a JSON object first: the store and the spool serialise every alert.
+void append_json(std::string& out, const Alert& a);
 Result<Alert> alert_from_json(const boost::json::value& v);
 Result<Alert> alert_from_json_string(std::string_view text);
 

@@ -79,16 +79,25 @@ std::string encode_alert_batch_raw(uint64_t batch, const std::vector<std::string
   for (auto a : alert_json) n += a.size() + 1;
   std::string out;
   out.reserve(n);
+  begin_alert_batch(out, batch);
+  for (size_t i = 0; i < alert_json.size(); ++i) append_alert_raw(out, alert_json[i], i == 0);
+  end_alert_batch(out);
+  return out;
+}
+
+void begin_alert_batch(std::string& out, uint64_t batch) {
+  out.clear();
   out += R"({"type":"alerts","batch":)";
   out += std::to_string(batch);
   out += R"(,"alerts":[)";
-  for (size_t i = 0; i < alert_json.size(); ++i) {
-    if (i) out += ',';
-    out += alert_json[i];
-  }
-  out += "]}";
-  return out;
 }
+
+void append_alert_raw(std::string& out, std::string_view alert_json, bool first) {
+  if (!first) out += ',';
+  out += alert_json;
+}
+
+void end_alert_batch(std::string& out) { out += "]}"; }
 
 bool is_ruleset_file_name(std::string_view n) {
   if (n.empty() || n[0] == '.' || n.find_first_of("/\\") != std::string_view::npos) return false;

@@ -114,6 +114,11 @@ std::string encode(const Message& m);
 // An "alerts" frame from alerts already in JSON form (the agent's spool keeps them so):
 // no parse / re-serialise on the send path. Each element must be one JSON object.
 std::string encode_alert_batch_raw(uint64_t batch, const std::vector<std::string_view>& alert_json);
+// The same frame built in place (a buffer reused from batch to batch): begin, then
+// append_alert_raw for each alert JSON object, then end.
+void begin_alert_batch(std::string& out, uint64_t batch);
+void append_alert_raw(std::string& out, std::string_view alert_json, bool first);
+void end_alert_batch(std::string& out);
 // Decoding checks the type and every required field; the error names the field. `sp` is
 // the memory the JSON tree is parsed into while decoding (the gateway passes a per-thread
 // arena: one malloc per JSON node is most of a batch's decode cost); the Message returned

@@ -4,7 +4,7 @@
 // "HLSPOOL2" followed by records
 //     u32 payload length | u32 CRC-32C of (seq, payload) | u64 seq | payload (alert JSON)
 // (little-endian), plus "acked" (the highest seq the collector acknowledged, written by
-// rename, at most every 100 ms and at close/sync: a hint, the collector's welcome is the
+// overwriting it in place, CRC-checked, at most every 100 ms and at close/sync: a hint, the collector's welcome is the
 // truth). Segments of format 1 ("HLSPOOL1", CRC-32) from older agents are read and appended
 // to in their format; an unknown newer format refuses to open (unsupported). An alert gets the next sequence number when it is appended; the acked prefix
 // is removed a whole segment at a time. On open every record is checked: a torn or corrupt
@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,6 +78,11 @@ class Spool {
   // Up to max_records records with seq >= from_seq, in seq order, at most ~max_bytes of
   // payload (at least one record when any). Records deleted by overflow are skipped.
   Result<std::vector<SpoolRecord>> read(uint64_t from_seq, size_t max_records, size_t max_bytes = 8u << 20) const;
+  // The same records handed to `f` (seq, alert JSON) without a copy each: the views are
+  // valid during the call only. Returns how many. `f` runs under the spool's lock: it
+  // must not call the spool.
+  Result<size_t> visit(uint64_t from_seq, size_t max_records, size_t max_bytes,
+                       const std::function<void(uint64_t seq, std::string_view json)>& f) const;
 
   // Everything <= upto is stored by the collector: fully acked segments are deleted.
   Status ack(uint64_t upto);

@@ -18,6 +18,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -105,8 +106,15 @@ double cpu_seconds() {
 
 }  // namespace
 
-class Uplink::Impl {
+class Uplink::Impl : public std::enable_shared_from_this<Uplink::Impl> {
  public:
+  using Exec = net::strand<net::io_context::executor_type>;
+  explicit Impl(UplinkOptions o)
+      : opts(std::move(o)),
+        own_ioc(opts.io_context ? nullptr : std::make_unique<net::io_context>(1)),
+        ioc(opts.io_context ? *opts.io_context : *own_ioc),
+        ex(net::make_strand(ioc)) {}
+
   UplinkOptions opts;
   std::unique_ptr<Spool> spool;
   std::string pinned;
@@ -117,10 +125,12 @@ class Uplink::Impl {
   Clock::time_point started_at = Clock::now();
 
   ssl::context ssl_ctx{ssl::context::tls_client};
-  net::io_context ioc{1};
-  net::steady_timer wake{ioc};       // wakes the writer
-  net::steady_timer backoff_timer{ioc};
-  std::thread thread;
+  std::unique_ptr<net::io_context> own_ioc;  // null when running on opts.io_context
+  net::io_context& ioc;
+  Exec ex;                           // every handler of this uplink runs on this strand
+  net::steady_timer wake{ex};        // wakes the writer
+  net::steady_timer backoff_timer{ex};
+  std::thread thread;                // own_ioc only
   std::atomic<bool> running{false}, stopping{false}, ever_started{false};
   std::atomic<bool> wake_pending{false};
   std::atomic<uint64_t> next_send_seq{1};   // mirror for submit()'s wake decision
@@ -130,6 +140,7 @@ class Uplink::Impl {
   WsStream* current = nullptr;
   std::deque<InFlight> inflight;
   uint64_t batch_no = 0;
+  std::string batch_frame;  // the writer's frame buffer, reused
   std::optional<Clock::time_point> first_unsent_at;
   Clock::time_point next_heartbeat{};
   std::mt19937_64 rng{std::random_device{}()};
@@ -198,7 +209,7 @@ class Uplink::Impl {
 
   void poke() {
     if (!wake_pending.exchange(true))
-      net::post(ioc, [this] {
+      net::post(ex, [this, keep = keep_alive()] {
         wake_pending = false;
         wake.cancel();
       });
@@ -264,29 +275,34 @@ class Uplink::Impl {
         if (inflight.size() < opts.max_inflight_batches) {
           uint64_t unsent = last - next + 1;
           if (unsent >= opts.batch_size || flush_target >= next || now - *first_unsent_at >= opts.flush_interval) {
-            auto recs = spool->read(next, opts.batch_size);
-            if (!recs) {
-              end.error = recs.error().message;
+            // The frame is built straight from the spool's read buffer into a buffer kept
+            // from batch to batch (no copy per alert, no allocation per batch).
+            uint64_t b = batch_no + 1, last_in = 0;
+            wire::begin_alert_batch(batch_frame, b);
+            auto count = spool->visit(next, opts.batch_size, 8u << 20, [&](uint64_t seq, std::string_view json) {
+              wire::append_alert_raw(batch_frame, json, last_in == 0);
+              last_in = seq;
+            });
+            if (!count) {
+              end.error = count.error().message;
               break;
             }
-            if (recs->empty()) {  // deleted by the overflow policy
+            if (*count == 0) {  // deleted by the overflow policy
               next_send_seq = last + 1;
               first_unsent_at.reset();
               continue;
             }
-            std::vector<std::string_view> views;
-            views.reserve(recs->size());
-            for (auto& r : *recs) views.push_back(r.json);
-            uint64_t b = ++batch_no;
-            std::string frame = wire::encode_alert_batch_raw(b, views);
+            wire::end_alert_batch(batch_frame);
+            batch_no = b;
             ws.text(true);
-            auto [ec, n] = co_await ws.async_write(net::buffer(frame), tuple_awaitable);
+            auto [ec, n] = co_await ws.async_write(net::buffer(batch_frame), tuple_awaitable);
             if (ec) {
               if (end.error.empty()) end.error = "send failed: " + ec.message();
               break;
             }
-            inflight.push_back({b, recs->back().seq, recs->size(), Clock::now()});
-            next_send_seq = recs->back().seq + 1;
+            if (batch_frame.capacity() > (16u << 20)) std::string().swap(batch_frame);  // after a rare huge batch
+            inflight.push_back({b, last_in, *count, Clock::now()});
+            next_send_seq = last_in + 1;
             if (spool->last_seq() >= next_send_seq) first_unsent_at = Clock::now();
             else first_unsent_at.reset();
             set_status([](UplinkStatus& s) { ++s.batches_sent; });
@@ -370,14 +386,14 @@ class Uplink::Impl {
   net::awaitable<SessionEnd> session() {
     SessionEnd end;
     std::string where = opts.host + ":" + std::to_string(opts.port);
-    tcp::resolver resolver(ioc);
+    tcp::resolver resolver(ex);
     std::string service = std::to_string(opts.port);
     auto [rec, results] = co_await resolver.async_resolve(opts.host, service, tuple_awaitable);
     if (rec) {
       end.error = "cannot resolve " + opts.host + ": " + rec.message();
       co_return end;
     }
-    WsStream ws(ioc, ssl_ctx);
+    WsStream ws(ex, ssl_ctx);
     current = &ws;
     struct Clear {
       Impl* m;
@@ -447,7 +463,7 @@ class Uplink::Impl {
       co_return end;
     }
     beast::flat_buffer buf;
-    net::steady_timer hello_timer(ioc);
+    net::steady_timer hello_timer(ex);
     hello_timer.expires_after(opts.connect_timeout);
     auto answered = std::make_shared<bool>(false);  // a timer that fired just as the welcome came must not close
     hello_timer.async_wait([&ws, this, answered](boost::system::error_code ec) {
@@ -538,6 +554,22 @@ class Uplink::Impl {
       co_await backoff_timer.async_wait(tuple_awaitable);
     }
   }
+
+  // The loop, keeping the Impl alive while it runs (on a shared io_context the Uplink can be
+  // destroyed before its last handlers have run).
+  static net::awaitable<void> run_owned(std::shared_ptr<Impl> self) { co_await self->run(); }
+
+  // What a posted handler holds: the Impl on a shared io_context (which outlives it); nothing
+  // on its own one (joined before the Impl goes; holding it there would be a cycle).
+  std::shared_ptr<Impl> keep_alive() { return own_ioc ? nullptr : shared_from_this(); }
+
+  void mark_exited() {
+    {
+      std::lock_guard lk(mu);
+      loop_exited = true;
+    }
+    cv.notify_all();
+  }
 };
 
 Uplink::Uplink(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -551,13 +583,14 @@ Result<std::unique_ptr<Uplink>> Uplink::create(UplinkOptions opts) {
   if (opts.max_inflight_batches == 0) return make_error(ErrorCode::invalid_argument, "uplink: max_inflight_batches must be >= 1");
   if (opts.pinned_sha256.empty() && opts.ca_file.empty())
     return make_error(ErrorCode::invalid_argument, "uplink: no way to verify the collector: give a pinned fingerprint or a CA file");
-  auto impl = std::make_shared<Impl>();
+  std::string pinned;
   if (!opts.pinned_sha256.empty()) {
     auto fp = normalize_fingerprint(opts.pinned_sha256);
     if (!fp) return fp.error();
-    impl->pinned = *fp;
+    pinned = *fp;
   }
-  impl->opts = std::move(opts);
+  auto impl = std::make_shared<Impl>(std::move(opts));
+  impl->pinned = std::move(pinned);
   impl->running_ruleset = impl->opts.ruleset_version;
   if (auto s = impl->configure_tls(); !s) return s.error();
   auto sp = Spool::open(impl->opts.spool);
@@ -571,14 +604,16 @@ Status Uplink::start() {
   auto& m = *impl_;
   if (m.ever_started.exchange(true)) return m.running ? Status{} : make_error(ErrorCode::invalid_argument, "uplink: cannot restart after stop");
   m.running = true;
-  net::co_spawn(m.ioc, m.run(), net::detached);
-  m.thread = std::thread([&m] {
-    ::pthread_setname_np(::pthread_self(), "hl-uplink");  // for per-thread CPU accounting
-    m.ioc.run();
-    std::lock_guard lk(m.mu);
-    m.loop_exited = true;
-    m.cv.notify_all();
-  });
+  if (!m.own_ioc) {
+    net::co_spawn(m.ex, Impl::run_owned(impl_), [self = impl_](std::exception_ptr) { self->mark_exited(); });
+  } else {
+    net::co_spawn(m.ex, m.run(), net::detached);
+    m.thread = std::thread([&m] {
+      ::pthread_setname_np(::pthread_self(), "hl-uplink");  // for per-thread CPU accounting
+      m.ioc.run();
+      m.mark_exited();
+    });
+  }
   return {};
 }
 
@@ -586,16 +621,17 @@ void Uplink::stop() {
   auto& m = *impl_;
   if (!m.running.exchange(false)) return;
   m.stopping = true;
-  net::post(m.ioc, [&m] {
+  net::post(m.ex, [&m, keep = m.keep_alive()] {
     m.backoff_timer.cancel();
     m.wake.cancel();
     if (m.current) m.close_transport(*m.current);
   });
   {
     std::unique_lock lk(m.mu);
-    if (!m.cv.wait_for(lk, std::chrono::seconds(3), [&] { return m.loop_exited; })) m.ioc.stop();
+    // On a shared io_context the loop keeps its Impl alive, so giving up waiting is safe.
+    if (!m.cv.wait_for(lk, std::chrono::seconds(3), [&] { return m.loop_exited; }) && m.own_ioc) m.ioc.stop();
   }
-  m.thread.join();
+  if (m.thread.joinable()) m.thread.join();
   m.cv.notify_all();
   (void)m.spool->sync();
 }
@@ -656,7 +692,7 @@ void Uplink::set_ruleset_handler(RulesetHandler h) { impl_->ruleset_handler = st
 void Uplink::report_ruleset(const wire::RulesetStatus& status) {
   auto& m = *impl_;
   std::string frame = wire::encode(status);
-  net::post(m.ioc, [&m, status, frame = std::move(frame)]() mutable {
+  net::post(m.ex, [&m, keep = m.keep_alive(), status, frame = std::move(frame)]() mutable {
     if (status.ok) m.running_ruleset = status.version;
     if (m.current) {
       m.control_out.push_back(std::move(frame));

@@ -23,6 +23,10 @@
 #include "core/result.hpp"
 #include "core/wire.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace halong::agent {
 
 struct UplinkOptions {
@@ -51,6 +55,12 @@ struct UplinkOptions {
   std::chrono::milliseconds heartbeat_interval{30'000};  // 0: none
 
   SpoolOptions spool;  // spool.dir required
+
+  // Run on a caller's io_context instead of a thread of its own (many uplinks in one process:
+  // the agent simulator in bench/). The caller runs it (on any number of threads: each uplink
+  // keeps to a strand of its own) and keeps it alive until every uplink on it is stopped.
+  // Null (the agent): the uplink starts its own thread "hl-uplink".
+  boost::asio::io_context* io_context = nullptr;
 };
 
 struct UplinkStatus {

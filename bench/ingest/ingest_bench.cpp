@@ -5,9 +5,9 @@
 // WriteBatch rate with the same sync setting, same alert size and index entries, measured in
 // the same run.
 //
-//   halong_bench_ingest [--agents 1,100,1000] [--alerts 200000] [--batch 500] [--window 8]
-//                       [--queue 16] [--warm 0|1|2] [--flush-ms 50] [--io-threads 2] [--store-threads 8]
-//                       [--dir /tmp]
+//   halong_bench_ingest [--agents 1,100,1000] [--alerts 200000] [--batch 500] [--window 16]
+//                       [--queue 16] [--warm 0|1|2] [--flush-ms 50] [--io-threads 2] [--store-threads 16]
+//                       [--sim-threads 1] [--dir /tmp]
 //
 // CPU is accounted per thread (each thread's CPU clock) over the timed phase: the
 // collector's threads (gateway "hl-gw-io", "hl-gw-store", RocksDB's own) versus the
@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -33,6 +34,9 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <pthread.h>
 
 #include "agent/uplink/enroll.hpp"
 #include "agent/uplink/uplink.hpp"
@@ -47,9 +51,16 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Alert timestamps: synthetic (agent i's k-th alert at T0 + k ms + i us: every agent's
+// stream covers the same span, as agents' backlogs after an outage do) or the wall clock
+// when produced (--times now: a live stream).
+bool g_times_now = false;
+
 Alert sample_alert(uint64_t k, int agent) {
   Alert a;
-  a.timestamp_us = 1'800'000'000'000'000 + static_cast<int64_t>(k) * 1000 + agent;
+  a.timestamp_us = g_times_now ? std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch()).count()
+                               : 1'800'000'000'000'000 + static_cast<int64_t>(k) * 1000 + agent;
   a.source = "network";
   a.src_ip = "10.1." + std::to_string(agent % 250) + "." + std::to_string(k % 250);
   a.src_port = static_cast<uint16_t>(40000 + k % 20000);
@@ -121,6 +132,15 @@ void account_cpu(const std::map<int, ThreadCpu>& before, const std::map<int, Thr
   }
 }
 
+// With HALONG_BENCH_MARK set, says on stderr when a timed phase starts (a profiler attached
+// from outside, e.g. `perf record -p`, can then cover the timed phase alone).
+void mark_timed_phase(int agents) {
+  if (std::getenv("HALONG_BENCH_MARK")) {
+    std::fprintf(stderr, "timed phase: %d agents\n", agents);
+    std::fflush(stderr);
+  }
+}
+
 double pct(std::vector<uint32_t>& v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -179,6 +199,8 @@ struct RunOptions {
   bool warm = false;        // agents connected before the timed phase; alerts produced during it
   bool warm_blocks = false; // warm, each agent's alerts produced in one block (--warm 2) instead of round robin
   int flush_ms = 50;        // UplinkOptions::flush_interval (a partial batch leaves after this)
+  size_t incident_cache = 0;  // RocksOptions::incident_cache_groups (0: the store's default)
+  int sim_threads = 1;      // threads running every simulated agent's uplink (0: a thread per agent, as the agent runs)
 };
 
 Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& ro) {
@@ -186,7 +208,9 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
   Figures f;
   auto cert = collector::ensure_server_certificate(dir / "collector");
   auto reg = collector::Registry::open(dir / "collector");
-  auto store = collector::RocksStore::open((dir / "collector" / "store").string());
+  collector::RocksOptions rop;
+  if (ro.incident_cache > 0) rop.incident_cache_groups = ro.incident_cache;
+  auto store = collector::RocksStore::open((dir / "collector" / "store").string(), rop);
   if (!cert || !reg || !store) {
     std::fprintf(stderr, "setup failed\n");
     return f;
@@ -201,6 +225,25 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
   collector::Gateway gw(go, **store);
   if (!gw.start()) return f;
   auto token = (*reg)->create_token("so-bench", std::chrono::hours(1), static_cast<uint32_t>(agents), cert->fingerprint_sha256);
+  // The simulated agents share one io_context run by --sim-threads threads (named like the
+  // agent's own uplink thread, for the CPU accounting); declared before the uplinks, so it
+  // outlives them.
+  boost::asio::io_context sim_ioc(std::max(1, ro.sim_threads));
+  auto sim_work = boost::asio::make_work_guard(sim_ioc);
+  std::vector<std::thread> sim;
+  for (int t = 0; t < ro.sim_threads; ++t)
+    sim.emplace_back([&sim_ioc] {
+      ::pthread_setname_np(::pthread_self(), "hl-uplink");
+      sim_ioc.run();
+    });
+  struct JoinSim {
+    decltype(sim_work)& work;
+    std::vector<std::thread>& threads;
+    ~JoinSim() {
+      work.reset();
+      for (auto& t : threads) t.join();
+    }
+  } join_sim{sim_work, sim};
   std::vector<std::unique_ptr<agent::Uplink>> ups;
   for (int i = 0; i < agents; ++i) {
     agent::EnrollOptions eo;
@@ -226,6 +269,7 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
     o.spool.dir = eo.dir / "spool";
     o.spool.fsync = agent::FsyncPolicy::never;  // measuring the collector's durable path
     o.spool.segment_bytes = 4u << 20;
+    if (ro.sim_threads > 0) o.io_context = &sim_ioc;
     auto u = agent::Uplink::create(o);
     if (!u) return f;
     ups.push_back(std::move(*u));
@@ -242,6 +286,7 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
       for (uint64_t k = 1; k <= per; ++k) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
     cpu0 = thread_cpu();
     gs0 = gw.stats();
+    mark_timed_phase(agents);
     t0 = Clock::now();
     for (auto& u : ups) (void)u->start();
   } else {
@@ -256,6 +301,7 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
     warm_stored = (*store)->alert_count();
     cpu0 = thread_cpu();
     gs0 = gw.stats();
+    mark_timed_phase(agents);
     t0 = Clock::now();
     if (ro.warm_blocks) {
       // --warm 2: each agent's alerts in one block (agent 0 first): full batches, as from
@@ -320,6 +366,12 @@ int main(int argc, char** argv) {
       ro.io_threads = std::stoi(v);
     } else if (k == "--store-threads") {
       ro.store_threads = std::stoi(v);
+    } else if (k == "--incident-cache") {
+      ro.incident_cache = std::stoul(v);
+    } else if (k == "--times") {
+      g_times_now = v == "now";
+    } else if (k == "--sim-threads") {
+      ro.sim_threads = std::stoi(v);
     } else if (k == "--dir") {
       base = v;
     } else {
@@ -329,12 +381,13 @@ int main(int argc, char** argv) {
   }
   fs::path dir = base / ("halong-bench-ingest-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::printf("ingest benchmark (%s): %llu alerts, batch %zu, window %zu batches/agent, flush %d ms, gateway read-ahead %zu batches, io threads %d, store threads %d;\n"
+  std::printf("ingest benchmark (%s): %llu alerts, batch %zu, window %zu batches/agent, flush %d ms, gateway read-ahead %zu batches, io threads %d, store threads %d, simulator threads %s;\n"
               "loopback TLS 1.3 with mutual TLS, RocksDB WAL synced per write; %ld CPUs\n",
               ro.warm_blocks ? "warm: agents connected first, each agent's alerts produced in one block during the run"
               : ro.warm    ? "warm: agents connected first, alerts produced round robin during the run"
                            : "cold: spools pre-filled, agents connect in the run",
-              static_cast<unsigned long long>(alerts), ro.batch, ro.window, ro.flush_ms, ro.queue, ro.io_threads, ro.store_threads, ::sysconf(_SC_NPROCESSORS_ONLN));
+              static_cast<unsigned long long>(alerts), ro.batch, ro.window, ro.flush_ms, ro.queue, ro.io_threads, ro.store_threads,
+              ro.sim_threads > 0 ? std::to_string(ro.sim_threads).c_str() : "one per agent", ::sysconf(_SC_NPROCESSORS_ONLN));
   double limit = raw_rocksdb(dir / "raw", alerts, 1000);
   std::printf("%-12s %10.0f alerts/s   (the limit: raw WriteBatch of 1000, sync=true)\n", "rocksdb raw", limit);
   for (int n : agent_counts) {

@@ -1430,6 +1430,8 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, std::span<
   rocksdb::ReadOptions ro;
   Alert fixed;  // a copy, only when the alert's id / agent id must be corrected
   std::string expect_id, gk, sig;
+  uint32_t checked_gnum = 0;  // the agency whose pending records this batch has checked
+  std::unordered_map<uint64_t, std::string> sigs_checked;  // sid -> signature record checked in this batch
   for (const auto& a0 : alerts) {
     if (a0.seq <= hi) {
       ++r.duplicates;
@@ -1450,14 +1452,19 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, std::span<
       st.last_agency_num = dict_assign("g/" + a.agent.agency);
     }
     const uint32_t gnum = st.last_agency_num;
-    if (pair_pending(anum, gnum) && std::find(sg.pairs.begin(), sg.pairs.end(), pair_id(anum, gnum)) == sg.pairs.end()) {
-      wb.Put(cf(kAgents), pair_key(anum, gnum), u32s(gnum));
-      sg.pairs.push_back(pair_id(anum, gnum));
-    }
-    if (dict_pending("g/" + a.agent.agency) &&
-        std::find(sg.dict_keys.begin(), sg.dict_keys.end(), "g/" + a.agent.agency) == sg.dict_keys.end()) {
-      wb.Put(cf(kAgents), "g/" + a.agent.agency, u32s(gnum));
-      sg.dict_keys.push_back("g/" + a.agent.agency);
+    // Once per agency per batch (the batch carries the records of pending ids): a later
+    // alert of the same agency would find them in sg already.
+    if (gnum != checked_gnum) {
+      checked_gnum = gnum;
+      if (pair_pending(anum, gnum) && std::find(sg.pairs.begin(), sg.pairs.end(), pair_id(anum, gnum)) == sg.pairs.end()) {
+        wb.Put(cf(kAgents), pair_key(anum, gnum), u32s(gnum));
+        sg.pairs.push_back(pair_id(anum, gnum));
+      }
+      if (dict_pending("g/" + a.agent.agency) &&
+          std::find(sg.dict_keys.begin(), sg.dict_keys.end(), "g/" + a.agent.agency) == sg.dict_keys.end()) {
+        wb.Put(cf(kAgents), "g/" + a.agent.agency, u32s(gnum));
+        sg.dict_keys.push_back("g/" + a.agent.agency);
+      }
     }
 
     // Incident grouping (sid | agent | src ip), through this batch's changes, then the
@@ -1497,14 +1504,15 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, std::span<
     }
     const uint64_t incident = op.inc.id;
 
-    std::string key = alert_key(a.timestamp_us, anum, a.seq);
+    char key[kAlertKeyLen];
+    w64(w32(w64(key, static_cast<uint64_t>(a.timestamp_us) ^ (1ULL << 63)), anum), a.seq);  // = alert_key()
     const size_t vstart = values.size();
     put_u64(values, incident);
-    values += to_json_string(a);
+    append_json(values, a);
     alert_recs.emplace_back();
-    std::memcpy(alert_recs.back().first.data(), key.data(), kAlertKeyLen);
+    std::memcpy(alert_recs.back().first.data(), key, kAlertKeyLen);
     alert_recs.back().second = {vstart, values.size() - vstart};
-    const char* k = key.data();
+    const char* k = key;
     char* p = ids.add();
     p = w32(p, anum);
     p = w64(p, a.seq);
@@ -1533,14 +1541,20 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, std::span<
     sig.clear();
     put_u64(sig, a.alert.signature_id);
     sig.append(a.alert.signature).append(1, '\0').append(a.alert.category).append(1, '\0').append(a.alert.engine);
-    bool seen;
-    {
-      std::lock_guard sl(sig_mu_);
-      seen = sig_seen_.count(sig) != 0;
-    }
-    if (!seen && std::find(sg.new_sigs.begin(), sg.new_sigs.end(), sig) == sg.new_sigs.end()) {
-      wb.Put(cf(kSignatures), sig, "");
-      sg.new_sigs.push_back(sig);
+    // Checked against the store's set once per distinct record per batch (not per alert:
+    // the set's lock is shared by every store thread).
+    auto [sc, sc_new] = sigs_checked.try_emplace(a.alert.signature_id);
+    if (sc_new || sc->second != sig) {
+      sc->second = sig;
+      bool seen;
+      {
+        std::lock_guard sl(sig_mu_);
+        seen = sig_seen_.count(sig) != 0;
+      }
+      if (!seen && std::find(sg.new_sigs.begin(), sg.new_sigs.end(), sig) == sg.new_sigs.end()) {
+        wb.Put(cf(kSignatures), sig, "");
+        sg.new_sigs.push_back(sig);
+      }
     }
     ++r.stored;
   }

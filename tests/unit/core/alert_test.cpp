@@ -1,3 +1,5 @@
+#include <random>
+
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
@@ -92,4 +94,62 @@ TEST_CASE("timestamps parse with any offset and format in UTC", "[core][alert]")
   REQUIRE_FALSE(parse_timestamp("2026-11-23T12:00:00").ok());
   REQUIRE(*parse_timestamp("1970-01-01T00:00:00Z") == 0);
   REQUIRE(format_timestamp(-1) == "1969-12-31T23:59:59.999999+0000");
+}
+
+TEST_CASE("append_json writes exactly what Boost.JSON serialises from to_json, for any field and any byte",
+          "[core][alert]") {
+  // The store and the spool use the direct writer; the API uses to_json. They must agree
+  // byte for byte: random alerts with every optional member present or not, and strings
+  // made of every byte value (quotes, backslashes, control characters, DEL, non-ASCII).
+  std::mt19937_64 rng(20261207);
+  auto text = [&](size_t max_len) {
+    std::string s(rng() % (max_len + 1), '\0');
+    for (auto& c : s) {
+      switch (rng() % 4) {
+        case 0: c = static_cast<char>(rng() % 256); break;           // any byte
+        case 1: c = "\"\\\b\f\n\r\t\x01\x1f\x7f/"[rng() % 12]; break;  // the escapes and their edges
+        default: c = static_cast<char>('a' + rng() % 26);
+      }
+    }
+    return s;
+  };
+  auto maybe = [&] { return rng() % 2 == 0; };
+  for (int i = 0; i < 2000; ++i) {
+    Alert a;
+    a.id = text(20);
+    a.seq = rng();
+    a.timestamp_us = static_cast<int64_t>(rng() % 4'000'000'000'000'000ULL);
+    a.agent = {text(10), text(10), text(10)};
+    a.source = text(8);
+    if (maybe()) a.src_ip = text(15);
+    if (maybe()) a.dest_ip = text(15);
+    if (maybe()) a.src_port = static_cast<uint16_t>(rng());
+    if (maybe()) a.dest_port = static_cast<uint16_t>(rng());
+    if (maybe()) a.proto = text(5);
+    if (maybe()) a.flow_id = rng();
+    if (maybe()) a.icmp_type = static_cast<int>(rng() % 512) - 256;
+    if (maybe()) a.icmp_code = static_cast<int>(rng() % 512) - 256;
+    if (maybe()) a.log = LogContext{text(30), rng(), text(80), text(6)};
+    if (maybe())
+      for (int k = 0; k < 4; ++k) a.fields[text(6)] = text(12);
+    a.alert.action = text(7);
+    a.alert.gid = static_cast<uint32_t>(rng());
+    a.alert.signature_id = rng();
+    a.alert.rev = static_cast<uint32_t>(rng());
+    a.alert.signature = text(60);
+    a.alert.category = text(20);
+    a.alert.severity = static_cast<int>(rng() % 9) - 4;
+    a.alert.engine = text(8);
+    if (maybe()) a.alert.rule_id = text(36);
+    if (maybe()) a.alert.tags = {text(10), text(10)};
+    if (maybe()) a.alert.metadata = {{text(5), {text(5), text(5)}}, {text(5), {}}};
+    if (maybe()) a.alert.references = {text(30)};
+    if (maybe()) a.payload_printable = text(100);
+    const std::string want = boost::json::serialize(to_json(a));
+    std::string got = "prefix ";
+    append_json(got, a);
+    INFO("alert " << i << ": " << want);
+    REQUIRE(got == "prefix " + want);
+    REQUIRE(to_json_string(a) == want);
+  }
 }

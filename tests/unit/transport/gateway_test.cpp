@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include <boost/asio/executor_work_guard.hpp>
+
 #include <catch2/catch.hpp>
 
 #include "core/wire.hpp"
@@ -485,4 +487,48 @@ TEST_CASE("a full spool drops by policy, counts it, and the agent raises its own
   REQUIRE_THAT(page->alerts[0].alert.signature, Catch::Contains("alerts dropped"));
   REQUIRE(page->alerts[0].alert.engine == "halong");
   REQUIRE(mem.alert_count() == 1000 + 1 - st.dropped);
+}
+
+TEST_CASE("uplinks sharing a caller's io_context each deliver exactly once, through a collector restart",
+          "[transport][loopback]") {
+  // The agent simulator's mode (bench/ingest): many uplinks, no thread of their own, the
+  // io_context run by two threads (each uplink keeps to its strand).
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(mem).ok());
+  uint16_t port = col.port();
+  boost::asio::io_context ioc(2);
+  auto work = boost::asio::make_work_guard(ioc);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back([&ioc] { ioc.run(); });
+  const int agents = 8, per = 700;
+  std::vector<std::unique_ptr<agent::Uplink>> ups;
+  for (int i = 0; i < agents; ++i) {
+    auto o = agent_options(col, port, d.path / ("spool-" + std::to_string(i)), "agent-" + std::to_string(i));
+    o.batch_size = 50;
+    o.io_context = &ioc;
+    ups.push_back(make_uplink(o));
+    REQUIRE(ups.back()->start().ok());
+  }
+  for (int k = 0; k < per; ++k) {
+    for (auto& u : ups) REQUIRE(u->submit(make_alert(static_cast<uint64_t>(7 + k % 3))).ok());
+    if (k == per / 2) {
+      col.stop();
+      REQUIRE(col.start(mem, port).ok());
+    }
+  }
+  for (auto& u : ups) REQUIRE(u->flush_and_wait(std::chrono::seconds(20)).ok());
+  REQUIRE(mem.alert_count() == static_cast<uint64_t>(agents * per));
+  for (int i = 0; i < agents; ++i) {
+    REQUIRE(stored_for(mem, "agent-" + std::to_string(i)) == static_cast<uint64_t>(per));
+    REQUIRE(ups[static_cast<size_t>(i)]->status().alerts_acked >= static_cast<uint64_t>(per / 2));
+  }
+  // Stopped and destroyed while the io_context still runs: nothing of them may be left.
+  for (auto& u : ups) u->stop();
+  ups.clear();
+  work.reset();
+  for (auto& t : threads) t.join();
+  REQUIRE(ioc.stopped());
+  col.stop();
 }
