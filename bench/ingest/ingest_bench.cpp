@@ -56,19 +56,27 @@ namespace {
 // when produced (--times now: a live stream).
 bool g_times_now = false;
 
+// Incident groups (sid | agent | source) per agent: agent i's k-th alert is in group
+// k mod g_groups, whose sid is 2,000,000 + group mod 97 and whose source ends in group mod
+// 250. The default, 24,250 = 97 x 250, makes every alert of a run a new incident (the
+// worst case for the store: two more records each); --groups 97 = a stream that repeats
+// its groups, as real ones do.
+uint64_t g_groups = 24'250;
+
 Alert sample_alert(uint64_t k, int agent) {
+  const uint64_t g = k % g_groups;
   Alert a;
   a.timestamp_us = g_times_now ? std::chrono::duration_cast<std::chrono::microseconds>(
                                      std::chrono::system_clock::now().time_since_epoch()).count()
                                : 1'800'000'000'000'000 + static_cast<int64_t>(k) * 1000 + agent;
   a.source = "network";
-  a.src_ip = "10.1." + std::to_string(agent % 250) + "." + std::to_string(k % 250);
+  a.src_ip = "10.1." + std::to_string(agent % 250) + "." + std::to_string(g % 250);
   a.src_port = static_cast<uint16_t>(40000 + k % 20000);
   a.dest_ip = "203.0.113.7";
   a.dest_port = 443;
   a.proto = "TCP";
   a.flow_id = k * 7919;
-  a.alert.signature_id = 2'000'000 + k % 97;
+  a.alert.signature_id = 2'000'000 + g % 97;
   a.alert.rev = 3;
   a.alert.signature = "ET POLICY Suspicious outbound TLS to rare destination (benchmark)";
   a.alert.category = "Potentially Bad Traffic";
@@ -370,6 +378,8 @@ int main(int argc, char** argv) {
       ro.incident_cache = std::stoul(v);
     } else if (k == "--times") {
       g_times_now = v == "now";
+    } else if (k == "--groups") {
+      g_groups = std::max<uint64_t>(1, std::stoull(v));
     } else if (k == "--sim-threads") {
       ro.sim_threads = std::stoi(v);
     } else if (k == "--dir") {
@@ -382,12 +392,13 @@ int main(int argc, char** argv) {
   fs::path dir = base / ("halong-bench-ingest-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::printf("ingest benchmark (%s): %llu alerts, batch %zu, window %zu batches/agent, flush %d ms, gateway read-ahead %zu batches, io threads %d, store threads %d, simulator threads %s;\n"
-              "loopback TLS 1.3 with mutual TLS, RocksDB WAL synced per write; %ld CPUs\n",
+              "loopback TLS 1.3 with mutual TLS, RocksDB WAL synced per write; %llu incident groups per agent; timestamps %s; %ld CPUs\n",
               ro.warm_blocks ? "warm: agents connected first, each agent's alerts produced in one block during the run"
               : ro.warm    ? "warm: agents connected first, alerts produced round robin during the run"
                            : "cold: spools pre-filled, agents connect in the run",
               static_cast<unsigned long long>(alerts), ro.batch, ro.window, ro.flush_ms, ro.queue, ro.io_threads, ro.store_threads,
-              ro.sim_threads > 0 ? std::to_string(ro.sim_threads).c_str() : "one per agent", ::sysconf(_SC_NPROCESSORS_ONLN));
+              ro.sim_threads > 0 ? std::to_string(ro.sim_threads).c_str() : "one per agent",
+              static_cast<unsigned long long>(g_groups), g_times_now ? "wall clock" : "synthetic", ::sysconf(_SC_NPROCESSORS_ONLN));
   double limit = raw_rocksdb(dir / "raw", alerts, 1000);
   std::printf("%-12s %10.0f alerts/s   (the limit: raw WriteBatch of 1000, sync=true)\n", "rocksdb raw", limit);
   for (int n : agent_counts) {
