@@ -12,4 +12,5 @@ run() { echo; echo "== $*"; "$@" || echo "(exit $?)"; }
 [ -x "$B/store/halong_bench_store" ] && run "$B/store/halong_bench_store"
 [ -x "$B/ingest/halong_bench_ingest" ] && run "$B/ingest/halong_bench_ingest" --agents 1,100,1000 --alerts 400000
 [ -x "$B/ingest/halong_bench_ingest" ] && run "$B/ingest/halong_bench_ingest" --agents 1000 --alerts 400000 --warm 2
+[ -x "$B/ingest/halong_bench_ingest" ] && run "$B/ingest/halong_bench_ingest" --agents 1,100,1000 --alerts 400000 --warm 2 --groups 97
 exit 0
