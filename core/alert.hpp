@@ -26,8 +26,8 @@ struct AgentRef {
 };
 
 struct LogContext {
-  std::string path;      // file path, "journald", "syslog://udp/514"...
-  uint64_t offset = 0;   // byte offset of the line in the file (0 where not meaningful)
+  std::string path;      // file path, "journald:input0" (journald input 0), "syslog://udp/514"...
+  uint64_t offset = 0;   // byte offset of the line in the file; a journal entry's time (µs); 0 where not meaningful
   std::string line;      // the raw line (capped)
   std::string format;    // parser that read it: "syslog", "sshd", "apache", "json"...
   bool operator==(const LogContext&) const = default;

@@ -27,7 +27,7 @@ net::FlowSettings flow_settings(const AgentConfig& c) {
 }
 
 bool detect_line(logs::Parser& parser, std::string_view text, std::string_view path, uint64_t offset,
-                 const halong::logs::LogSource& src, LogDetector* det) {
+                 const halong::logs::LogSource& src, LogDetector* det, std::string_view cursor) {
   // Reused per thread: the fields vector keeps its capacity from line to line.
   thread_local halong::logs::LogEvent ev;
   thread_local halong::logs::LogEvent derived;
@@ -35,9 +35,12 @@ bool detect_line(logs::Parser& parser, std::string_view text, std::string_view p
   ev.path = path;
   ev.offset = offset;
   ev.source = &src;
+  if (!cursor.empty()) ev.add("__CURSOR", cursor);
   if (det) det->on_event(ev);
   while (parser.next_derived(derived)) {
     derived.path = path;
+    derived.offset = offset;
+    if (!cursor.empty() && !derived.field("__CURSOR")) derived.add("__CURSOR", cursor);
     if (!derived.source) derived.source = &src;
     if (det) det->on_event(derived);
   }

@@ -100,8 +100,9 @@ net::FlowSettings flow_settings(const AgentConfig& c);
 
 // Parses one line with `parser` and runs its event, and the events it completed
 // (auditd joins), through `det` (when there is one). False when the parser did not
-// recognise the line (it is still inspected as raw text).
+// recognise the line (it is still inspected as raw text). A journal entry's cursor, when
+// given, becomes the events' field "__CURSOR" (so its alerts name the entry).
 bool detect_line(logs::Parser& parser, std::string_view text, std::string_view path, uint64_t offset,
-                 const halong::logs::LogSource& src, LogDetector* det);
+                 const halong::logs::LogSource& src, LogDetector* det, std::string_view cursor = {});
 
 }  // namespace halong::agent

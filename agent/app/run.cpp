@@ -10,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -235,6 +236,46 @@ void log_loop(const AgentConfig& c, LiveRules& live, Uplink& up, AlertSink& sink
   }
 }
 
+// The same window for a journald input: its cursor is saved after the alerts of the
+// entries read are spooled, with the spool's last seq. A kill between the two makes the
+// agent read those entries again from the saved cursor; their alerts are in the spool
+// after that seq, each naming its input (log.path "journald:<input>") and its entry
+// (field "__CURSOR"). Returns those cursors and the last of them (in spool order, which is
+// the order the entries were read): entries with one of them are skipped, and the skipping
+// ends at the last.
+struct SpooledEntries {
+  std::set<std::string> cursors;
+  std::string last;
+};
+SpooledEntries entries_already_spooled(const Spool& spool, const std::string& saved_seq, const std::string& path) {
+  SpooledEntries out;
+  uint64_t s = 0;
+  if (saved_seq.empty() || std::from_chars(saved_seq.data(), saved_seq.data() + saved_seq.size(), s).ec != std::errc{})
+    return out;
+  if (spool.last_seq() <= s) return out;
+  auto recs = spool.read(s + 1, 1'000'000, size_t{256} << 20);
+  if (!recs) {
+    spdlog::warn("{}: cannot read the spool after seq {} ({}); entries read again after a crash may alert twice", path, s,
+                 recs.error().message);
+    return out;
+  }
+  if (recs->empty() || recs->front().seq != s + 1)
+    spdlog::warn("{}: alerts after seq {} already left the spool; entries read again after a crash may alert twice", path, s);
+  for (const auto& r : *recs) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.json, ec);
+    if (ec || !v.is_object()) continue;
+    const auto* lg = v.as_object().if_contains("log");
+    const auto* p = lg && lg->is_object() ? lg->as_object().if_contains("path") : nullptr;
+    const auto* f = v.as_object().if_contains("fields");
+    const auto* cur = f && f->is_object() ? f->as_object().if_contains("__CURSOR") : nullptr;
+    if (!p || !p->is_string() || p->as_string() != path || !cur || !cur->is_string()) continue;
+    out.last = std::string(cur->as_string());
+    out.cursors.insert(out.last);
+  }
+  return out;
+}
+
 void journal_loop(const AgentConfig& c, const JournalInput& in, size_t index,
                   LiveRules& live, Uplink& up, AlertSink& sink, Counters& n,
                   std::atomic<bool>& stop) {
@@ -257,11 +298,22 @@ void journal_loop(const AgentConfig& c, const JournalInput& in, size_t index,
   }
   LogFollower det(c, live, sink, pick_logs);
   const halong::logs::LogSource src = jc.source;
+  // Alerts name the input and the entry: log.path, log.offset = the entry's time (µs),
+  // field __CURSOR = the entry's journal cursor.
+  const std::string path = "journald:" + jc.name;
+  auto already = entries_already_spooled(up.spool(), (*jr)->restored_app_state(), path);
+  if (!already.cursors.empty())
+    spdlog::info("{}: skipping up to {} entries whose alerts were spooled before a stop", path, already.cursors.size());
   while (!stop.load(std::memory_order_relaxed)) {
     size_t got = (*jr)->poll([&](const logs::JournalLine& line) {
       n.lines.fetch_add(1, std::memory_order_relaxed);
-      (void)detect_line(**parser, line.text, "journald", 0, src, det.get());
       (*jr)->commit(line.cursor);
+      if (!already.cursors.empty()) {
+        const bool spooled = already.cursors.count(std::string(line.cursor)) != 0;
+        if (line.cursor == already.last) already = {};  // past them: read as usual again
+        if (spooled) return;  // alerts already spooled
+      }
+      (void)detect_line(**parser, line.text, path, line.realtime_us, src, det.get(), line.cursor);
     });
     auto s = (*jr)->sync(std::to_string(up.spool().last_seq()));
     if (!s) spdlog::warn("journald input {}: cannot save the cursor: {}", index, s.error().message);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/logs/journald.hpp"
 #include "agent/logs/tail_state.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -648,6 +649,84 @@ TEST_CASE("an agent stopped after spooling alerts but before saving its read off
   CHECK(offsets.size() == all.size());  // no line twice
   REQUIRE(all.size() == 15);
   REQUIRE_THAT(read_file(tmp / "agent2.err"), Catch::Contains("skipping lines"));
+  agent.kill(SIGTERM);
+  REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
+}
+
+TEST_CASE("an agent stopped after spooling a journal entry's alerts but before saving its cursor does not raise them again",
+          "[e2e][run][exactly-once][journald]") {
+  const char* remote = "/lib/systemd/systemd-journal-remote";
+  if (!halong::agent::logs::journal_available() || !std::filesystem::exists(remote)) {
+    WARN("SKIPPED: needs libsystemd.so.0 and " << remote << " (Debian package systemd-journal-remote) to write a test journal");
+    return;
+  }
+  TempDir tmp;
+  CollectorProcess collector(tmp / "collector");
+  collector.start();
+  write_file(tmp / "kw.yml", "title: once canary\nid: 3c2b1a00-0000-4000-8000-0000000000fd\nlogsource:\n  product: linux\n"
+                             "detection:\n  keywords: ['CANARY-once']\n  condition: keywords\nlevel: high\n");
+  const auto jdir = tmp / "journal";
+  std::filesystem::create_directories(jdir);
+  // Entries 1 s apart; every third one matches. A journal file per call (the reader merges
+  // the directory's files in time order).
+  auto add_entries = [&](const std::string& file, int from, int to) {
+    std::string exp;
+    for (int i = from; i < to; ++i) {
+      exp += "__REALTIME_TIMESTAMP=" + std::to_string((1'800'000'000LL + i) * 1'000'000) + "\n";
+      exp += "__MONOTONIC_TIMESTAMP=" + std::to_string(1'000'000LL * (i + 1)) + "\n";
+      exp += "_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=bastion\n_PID=4242\nSYSLOG_IDENTIFIER=app\n";
+      exp += "MESSAGE=entry " + std::to_string(i) + (i % 3 == 0 ? " CANARY-once" : " quiet") + "\n\n";
+    }
+    write_file(tmp / (file + ".export"), exp);
+    std::string cmd = std::string(remote) + " -o " + (jdir / (file + ".journal")).string() + " - < " +
+                      (tmp / (file + ".export")).string() + " > /dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  };
+  write_file(tmp / "agent.yaml", agent_config(collector, tmp.path()) + "rules:\n  logs: [" + (tmp / "kw.yml").string() +
+                                     "]\njournald:\n  - directory: " + jdir.string() +
+                                     "\n    format: syslog\n    from_start: true\n");
+  auto count = [&] { return collector.alerts().size(); };
+  auto wait_count = [&](size_t want) {
+    for (int i = 0; i < 200 && count() < want; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return count();
+  };
+  add_entries("a", 0, 30);  // entries 0, 3, ... 27 match: 10 alerts
+  {
+    Process agent;
+    agent.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent1.out", tmp / "agent1.err");
+    INFO("agent: " << read_file(tmp / "agent1.err"));
+    REQUIRE(wait_count(10) == 10);
+    agent.kill(SIGTERM);
+    REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
+  }
+  // What a kill -9 between "alerts spooled" and "cursor saved" leaves: the cursor and spool
+  // seq from before those entries (here: no cursor, seq 0: read from the journal's head).
+  const auto cursor_file = tmp / "agent" / "logs" / "journal-input0.cursor";
+  REQUIRE(std::filesystem::exists(cursor_file));
+  REQUIRE_THAT(read_file(cursor_file), Catch::Contains("cursor s="));
+  write_file(cursor_file, "halong-journal-cursor 1\napp 0\n");
+
+  add_entries("b", 30, 45);  // 5 more matching entries
+  Process agent;
+  agent.start({agent_binary(), "run", "--config", (tmp / "agent.yaml").string()}, tmp / "agent2.out", tmp / "agent2.err");
+  INFO("agent: " << read_file(tmp / "agent2.err"));
+  REQUIRE(wait_count(15) >= 15);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // anything raised twice would have arrived by now
+  auto all = collector.alerts();
+  std::set<std::string> cursors;
+  std::set<int64_t> times;
+  for (const auto& a : all) {
+    const auto& lg = a.at("log").as_object();
+    CHECK(lg.at("path").as_string() == "journald:input0");
+    times.insert(jint(lg, "offset"));
+    cursors.insert(std::string(a.at("fields").at("__CURSOR").as_string()));
+  }
+  CHECK(cursors.size() == all.size());  // no entry twice
+  CHECK(times.size() == all.size());
+  REQUIRE(all.size() == 15);
+  CHECK(*times.begin() == 1'800'000'000LL * 1'000'000);          // entry 0
+  CHECK(*times.rbegin() == (1'800'000'000LL + 42) * 1'000'000);  // entry 42, the last match
+  REQUIRE_THAT(read_file(tmp / "agent2.err"), Catch::Contains("skipping up to 10 entries"));
   agent.kill(SIGTERM);
   REQUIRE(agent.wait(std::chrono::seconds(30)).value_or(-1) == 0);
 }
