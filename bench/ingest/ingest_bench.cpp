@@ -7,7 +7,8 @@
 //
 //   halong_bench_ingest [--agents 1,100,1000] [--alerts 200000] [--batch 500] [--window 16]
 //                       [--queue 16] [--warm 0|1|2] [--flush-ms 50] [--io-threads 2] [--store-threads 16]
-//                       [--sim-threads 1] [--dir /tmp]
+//                       [--sim-threads 1] [--groups 24250] [--times synthetic|now] [--rate 0]
+//                       [--incident-cache 0] [--dir /tmp]   (bench/ingest/NOTES.md explains each)
 //
 // CPU is accounted per thread (each thread's CPU clock) over the timed phase: the
 // collector's threads (gateway "hl-gw-io", "hl-gw-store", RocksDB's own) versus the
@@ -208,6 +209,7 @@ struct RunOptions {
   bool warm_blocks = false; // warm, each agent's alerts produced in one block (--warm 2) instead of round robin
   int flush_ms = 50;        // UplinkOptions::flush_interval (a partial batch leaves after this)
   size_t incident_cache = 0;  // RocksOptions::incident_cache_groups (0: the store's default)
+  double rate = 0;          // --warm 1 only: alerts/s produced in all (0: as fast as possible)
   int sim_threads = 1;      // threads running every simulated agent's uplink (0: a thread per agent, as the agent runs)
 };
 
@@ -318,8 +320,16 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
       for (int i = 0; i < agents; ++i)
         for (uint64_t k = 1; k <= per; ++k) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
     } else {
+      // --rate: produced at that many alerts/s in all (paced every 256 alerts), so the ack
+      // latency is measured below saturation rather than as queueing.
+      uint64_t n = 0;
       for (uint64_t k = 1; k <= per; ++k)
-        for (int i = 0; i < agents; ++i) (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
+        for (int i = 0; i < agents; ++i) {
+          (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
+          if (ro.rate > 0 && ++n % 256 == 0)
+            std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(static_cast<double>(n) / ro.rate)));
+        }
     }
   }
   for (auto& u : ups) (void)u->flush_and_wait(std::chrono::minutes(5));
@@ -379,6 +389,8 @@ int main(int argc, char** argv) {
       ro.incident_cache = std::stoul(v);
     } else if (k == "--times") {
       g_times_now = v == "now";
+    } else if (k == "--rate") {
+      ro.rate = std::stod(v);
     } else if (k == "--groups") {
       g_groups = std::max<uint64_t>(1, std::stoull(v));
     } else if (k == "--sim-threads") {

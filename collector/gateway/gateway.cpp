@@ -4,10 +4,13 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -249,11 +252,106 @@ class Gateway::Impl {
   std::unordered_map<uint64_t, std::string> session_agent;
   uint64_t next_session = 1;
 
-  // One lane per agent: write_batch calls for the same agent never overlap, so batches of
-  // one agent reach the store in the order they were read (the store's exactly-once rule
-  // ignores seq <= highest stored, which is only safe when batches are not reordered).
-  std::mutex lanes_mu;
-  std::unordered_map<std::string, std::shared_ptr<std::mutex>> lanes;
+  // Writes of one agent never overlap (commit_agents), and its queued writes are taken in
+  // the order queued, so its batches reach the store in the order read (the store's
+  // exactly-once rule ignores seq <= highest stored, which is only safe when batches are
+  // not reordered), also while a replaced connection's last write is still under way.
+  //
+  // Group commit (see committer): the connections' writes wait in one queue; two writer
+  // threads ("hl-gw-store") each take what is queued (one write per agent, up to
+  // kGroupAlerts alerts) and hand it to the store in one write_batches call, which the
+  // store turns into one synced write. A coroutine waiting for its write holds no thread:
+  // with a thread per waiting write (a pool), a thousand agents' small batches cost a
+  // context switch or two each, most of the store threads' CPU.
+  struct CommitJob {
+    std::string agent;
+    std::vector<Alert> alerts;
+    std::function<void(WriteOutcome)> done;  // resumes the committer on its executor
+  };
+  static constexpr size_t kGroupAlerts = 16384;
+  static constexpr int kCommitThreads = 2;
+  std::mutex commit_mu;
+  std::condition_variable commit_cv;
+  std::deque<std::unique_ptr<CommitJob>> commit_queue;
+  std::unordered_set<std::string> commit_agents;  // agents with a write being written (one at a time each)
+  bool commit_stop = false;
+  std::vector<std::thread> commit_threads;
+
+  void commit_loop() {
+    name_pool_thread();
+    std::unique_lock l(commit_mu);
+    for (;;) {
+      std::vector<std::unique_ptr<CommitJob>> group;
+      size_t n = 0;
+      for (auto it = commit_queue.begin(); it != commit_queue.end() && n < kGroupAlerts;) {
+        if (commit_agents.count((*it)->agent)) {  // this agent's earlier write is under way
+          ++it;
+          continue;
+        }
+        commit_agents.insert((*it)->agent);
+        n += (*it)->alerts.size();
+        group.push_back(std::move(*it));
+        it = commit_queue.erase(it);
+      }
+      if (group.empty()) {
+        if (commit_stop) break;
+        commit_cv.wait(l);
+        continue;
+      }
+      l.unlock();
+      std::vector<WriteOutcome> outs(group.size());
+      if (auto low = disk_low(); !low.empty()) {
+        for (auto& o : outs) o.error = make_error(ErrorCode::unavailable, low);
+      } else {
+        std::vector<AlertStore::BatchRef> refs;
+        refs.reserve(group.size());
+        for (auto& j : group) refs.push_back({&j->agent, &j->alerts});
+        auto rs = store.write_batches(refs);
+        for (size_t i = 0; i < outs.size(); ++i) {
+          if (i < rs.size() && rs[i]) {
+            outs[i].ok = true;
+            outs[i].result = *rs[i];
+          } else {
+            outs[i].error = i < rs.size() ? rs[i].error() : make_error(ErrorCode::storage_error, "store returned no result");
+          }
+        }
+      }
+      for (size_t i = 0; i < group.size(); ++i) {
+        group[i]->alerts = {};
+        group[i]->done(std::move(outs[i]));
+      }
+      l.lock();
+      for (auto& j : group) commit_agents.erase(j->agent);
+      commit_cv.notify_all();  // a write of one of these agents may be waiting
+    }
+    // Stopping: what is still queued is answered as not stored (the agents resend it).
+    for (auto& j : commit_queue) {
+      WriteOutcome o;
+      o.error = make_error(ErrorCode::unavailable, "collector stopping");
+      j->done(std::move(o));
+    }
+    commit_queue.clear();
+  }
+
+  // Queues one connection's write; resumes the awaiting coroutine with its outcome. The job
+  // travels through the initiation as a raw pointer (see on_pool).
+  auto group_write(std::string agent, std::vector<Alert> alerts) {
+    auto* job = new CommitJob{std::move(agent), std::move(alerts), {}};
+    return net::async_initiate<const net::use_awaitable_t<>&, void(WriteOutcome)>(
+        [this](auto handler, CommitJob* j) {
+          auto ex = net::get_associated_executor(handler);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          j->done = [h, ex](WriteOutcome r) {
+            net::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+          };
+          {
+            std::lock_guard lk(commit_mu);
+            commit_queue.emplace_back(j);
+          }
+          commit_cv.notify_one();
+        },
+        net::use_awaitable, job);
+  }
 
   std::vector<std::thread> threads;
   // Declared last: destroyed first, while what their pending handlers reference is alive.
@@ -270,13 +368,6 @@ class Gateway::Impl {
     if (free_bytes >= opts.min_free_bytes) return {};
     return "disk almost full: " + std::to_string(free_bytes >> 20) + " MiB free on " + opts.store_dir.string() +
            ", below the " + std::to_string(opts.min_free_bytes >> 20) + " MiB the collector keeps in reserve";
-  }
-
-  std::shared_ptr<std::mutex> lane(const std::string& agent) {
-    std::lock_guard lk(lanes_mu);
-    auto& l = lanes[agent];
-    if (!l) l = std::make_shared<std::mutex>();
-    return l;
   }
 
   Status configure_tls() {
@@ -655,24 +746,7 @@ class Gateway::Impl {
       s->queued_alerts -= taken;
       queued_total -= taken;
       s->room.cancel();
-      auto write = [this, id = s->agent_id, alerts = std::move(alerts)] {
-        WriteOutcome o;
-        if (auto low = disk_low(); !low.empty()) {
-          o.error = make_error(ErrorCode::unavailable, low);
-          return o;
-        }
-        auto l = lane(id);
-        std::lock_guard lk(*l);
-        auto r = store.write_batch(id, alerts);
-        if (r) {
-          o.ok = true;
-          o.result = *r;
-        } else {
-          o.error = r.error();
-        }
-        return o;
-      };
-      auto out = co_await on_pool(pool, std::move(write));
+      auto out = co_await group_write(s->agent_id, std::move(alerts));
       if (!out.ok) {
         ++n_store_err;
         bool was = stalled.exchange(true);
@@ -892,6 +966,7 @@ Status Gateway::start() {
   net::co_spawn(m.ioc, m.accept_loop(), net::detached);
   if (m.opts.registry) net::co_spawn(m.ioc, m.watch_registry(), net::detached);
   if (m.opts.health) net::co_spawn(m.ioc, m.sweep_health(), net::detached);
+  for (int i = 0; i < Impl::kCommitThreads; ++i) m.commit_threads.emplace_back([&m] { m.commit_loop(); });
   for (int i = 0; i < std::max(1, m.opts.io_threads); ++i)
     m.threads.emplace_back([&m] {
       ::pthread_setname_np(::pthread_self(), "hl-gw-io");  // for per-thread CPU accounting (top -H, bench)
@@ -917,6 +992,13 @@ void Gateway::stop() {
       if (auto s = w.lock()) live.push_back(s);
   }
   for (auto& s : live) s->close_now();
+  {
+    std::lock_guard lk(m.commit_mu);
+    m.commit_stop = true;
+  }
+  m.commit_cv.notify_all();
+  for (auto& t : m.commit_threads) t.join();
+  m.commit_threads.clear();
   m.pool.stop();
   m.pool.join();
 }

@@ -6,9 +6,10 @@
 // takes every queued batch in one AlertStore::write_batch (durable on return), and only then
 // is each of those batches acked, in order. One write per connection is in the store at a
 // time (so one agent's alerts are stored in the order sent); the read-ahead is bounded
-// (max_queued_batches / max_queued_alerts, then TCP back-pressure). Writes of different
-// agents run concurrently on `store_threads` threads and the store's group commit turns
-// them into one synced write (one fsync serves many agents).
+// (max_queued_batches / max_queued_alerts, then TCP back-pressure). The writes of all
+// connections wait in one queue; two writer threads each take what is queued (one write
+// per agent, up to 16,384 alerts) into one AlertStore::write_batches call, which the store
+// makes one synced write (one fsync serves many agents).
 //
 // A frame that does not decode, an unexpected message or an oversized frame gets an error
 // message (or close code 1009 for oversized) and that connection is closed; others are not
@@ -54,7 +55,7 @@ struct GatewayOptions {
   std::chrono::milliseconds handshake_timeout{10'000};  // TLS + upgrade + hello
   std::chrono::milliseconds idle_timeout{60'000};       // no frame (pings included) for this long
   int io_threads = 1;
-  int store_threads = 16;                   // concurrent write_batch calls (the store combines them)
+  int store_threads = 16;                   // threads for the store's other calls (hello checks, cursors); writes: see above
   // Read-ahead per connection: while one store write of the agent is in flight, up to this
   // many further batches / alerts are read and decoded; the next write takes them all (up
   // to max_write_alerts) in one write_batch. At the limit the connection is not read

@@ -34,9 +34,27 @@ Result<BatchResult> PublishingStore::write_batch(const std::string& agent_id, co
   auto before = inner_.highest_seq(agent_id);
   auto r = inner_.write_batch(agent_id, alerts);
   if (!r || r->stored == 0 || bus_.subscribers() == 0) return r;
-  // Publish what this call stored: seqs above the previous highest (concurrent batches of
-  // one agent are a gateway bug; at worst an alert is published twice).
-  uint64_t from = before ? *before : 0;
+  publish_stored(agent_id, alerts, before ? *before : 0);
+  return r;
+}
+
+std::vector<Result<BatchResult>> PublishingStore::write_batches(const std::vector<BatchRef>& batches) {
+  std::vector<uint64_t> before;
+  before.reserve(batches.size());
+  for (const auto& b : batches) {
+    auto h = inner_.highest_seq(*b.agent_id);
+    before.push_back(h ? *h : 0);
+  }
+  auto rs = inner_.write_batches(batches);
+  if (bus_.subscribers() == 0) return rs;
+  for (size_t i = 0; i < batches.size() && i < rs.size(); ++i)
+    if (rs[i] && rs[i]->stored) publish_stored(*batches[i].agent_id, *batches[i].alerts, before[i]);
+  return rs;
+}
+
+// Publish what a write stored: seqs above the previous highest (concurrent batches of one
+// agent are a gateway bug; at worst an alert is published twice).
+void PublishingStore::publish_stored(const std::string& agent_id, const std::vector<Alert>& alerts, uint64_t from) {
   std::set<uint64_t> incidents;
   for (const auto& a : alerts) {
     if (a.seq <= from) continue;
@@ -58,7 +76,6 @@ Result<BatchResult> PublishingStore::write_batch(const std::string& agent_id, co
     e.incident = std::move(*inc);
     bus_.publish(e);
   }
-  return r;
 }
 
 Result<std::pair<Triage, Triage>> PublishingStore::update_triage(const std::string& id, const TriageUpdate& u,

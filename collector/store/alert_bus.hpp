@@ -43,6 +43,7 @@ class PublishingStore final : public AlertStore {
   PublishingStore(AlertStore& inner, AlertBus& bus) : inner_(inner), bus_(bus) {}
 
   Result<BatchResult> write_batch(const std::string& agent_id, const std::vector<Alert>& alerts) override;
+  std::vector<Result<BatchResult>> write_batches(const std::vector<BatchRef>& batches) override;
   Result<uint64_t> highest_seq(const std::string& agent_id) override { return inner_.highest_seq(agent_id); }
   Result<Alert> get(const std::string& id) override { return inner_.get(id); }
   Result<AlertPage> query(const AlertQuery& q) override { return inner_.query(q); }
@@ -58,6 +59,8 @@ class PublishingStore final : public AlertStore {
   uint64_t alert_count() override { return inner_.alert_count(); }
 
  private:
+  // Publishes the alerts of a batch whose seq is above `from` (what the write stored).
+  void publish_stored(const std::string& agent_id, const std::vector<Alert>& alerts, uint64_t from);
   AlertStore& inner_;
   AlertBus& bus_;
 };

@@ -140,6 +140,20 @@ class AlertStore {
   // write is durable (WAL synced) when this returns ok. Alerts are grouped into incidents.
   virtual Result<BatchResult> write_batch(const std::string& agent_id, const std::vector<Alert>& alerts) = 0;
 
+  // Batches of several agents (each agent at most once), each stored exactly as by
+  // write_batch, with one result per batch in order. A store that can (RocksStore) writes
+  // them in as few synced writes as it can; this default writes them one by one.
+  struct BatchRef {
+    const std::string* agent_id;
+    const std::vector<Alert>* alerts;
+  };
+  virtual std::vector<Result<BatchResult>> write_batches(const std::vector<BatchRef>& batches) {
+    std::vector<Result<BatchResult>> out;
+    out.reserve(batches.size());
+    for (const auto& b : batches) out.push_back(write_batch(*b.agent_id, *b.alerts));
+    return out;
+  }
+
   // Highest seq stored for the agent (0 when none).
   virtual Result<uint64_t> highest_seq(const std::string& agent_id) = 0;
 

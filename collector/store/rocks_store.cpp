@@ -1222,11 +1222,40 @@ constexpr int kMaxGroupLeaders = 2;
 constexpr size_t kMaxGroupAlerts = 16384;
 
 Result<BatchResult> RocksStore::write_grouped(const std::string& agent_id, const std::vector<Alert>& alerts) {
-  Request rq{&agent_id, &alerts, std::nullopt};
+  std::vector<Request> rq{Request{&agent_id, &alerts, std::nullopt}};
+  write_grouped(rq);
+  return std::move(*rq[0].result);
+}
+
+std::vector<Result<BatchResult>> RocksStore::write_batches(const std::vector<BatchRef>& batches) {
+  if (batches.size() == 1) return {write_batch(*batches[0].agent_id, *batches[0].alerts)};
+  std::vector<Result<BatchResult>> out(batches.size(), Result<BatchResult>(BatchResult{}));
+  std::vector<Request> rq;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const auto& id = *batches[i].agent_id;
+    const auto& alerts = *batches[i].alerts;
+    if (opt_.read_only) {
+      out[i] = make_error(ErrorCode::forbidden, "store opened read-only");
+    } else if (id.empty()) {
+      out[i] = make_error(ErrorCode::invalid_argument, "write_batch: empty agent id");
+    } else if (std::any_of(alerts.begin(), alerts.end(), [](const Alert& a) { return a.seq == 0; })) {
+      out[i] = make_error(ErrorCode::invalid_argument, "write_batch: alert with seq 0 from agent " + id);
+    } else {
+      rq.push_back(Request{&id, &alerts, std::nullopt});
+      where.push_back(i);
+    }
+  }
+  if (!rq.empty()) write_grouped(rq);
+  for (size_t k = 0; k < rq.size(); ++k) out[where[k]] = std::move(*rq[k].result);
+  return out;
+}
+
+void RocksStore::write_grouped(std::vector<Request>& requests) {
   std::unique_lock l(group_mu_);
-  group_queue_.push_back(&rq);
+  for (auto& rq : requests) group_queue_.push_back(&rq);
   for (;;) {
-    if (rq.result) return std::move(*rq.result);
+    if (std::all_of(requests.begin(), requests.end(), [](const Request& r) { return r.result.has_value(); })) return;
     if (group_leaders_ < kMaxGroupLeaders) {
       std::vector<Request*> group;
       size_t n = 0;

@@ -51,6 +51,9 @@ class RocksStore final : public AlertStore {
   RocksStore& operator=(const RocksStore&) = delete;
 
   Result<BatchResult> write_batch(const std::string& agent_id, const std::vector<Alert>& alerts) override;
+  // Several agents' batches go into the group queue at once (one batch alone: write_batch,
+  // which may write it in chunks).
+  std::vector<Result<BatchResult>> write_batches(const std::vector<BatchRef>& batches) override;
   Result<uint64_t> highest_seq(const std::string& agent_id) override;
   Result<Alert> get(const std::string& id) override;
   Result<AlertPage> query(const AlertQuery& q) override;
@@ -136,6 +139,7 @@ class RocksStore final : public AlertStore {
   void emit_runs(rocksdb::WriteBatch& wb);
   struct Request;
   Result<BatchResult> write_grouped(const std::string& agent_id, const std::vector<Alert>& alerts);
+  void write_grouped(std::vector<Request>& requests);  // until every request has its result
   std::vector<Result<BatchResult>> run_group(const std::vector<Request*>& group);
   std::mutex group_mu_;
   std::condition_variable group_cv_;

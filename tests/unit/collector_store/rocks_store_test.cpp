@@ -514,3 +514,64 @@ TEST_CASE("rocks store writes a big batch in chunks exactly once", "[collector][
   for (auto i : incidents) total += (*s)->get_incident(i).value().count;
   CHECK(total == 61);
 }
+
+TEST_CASE("rocks store write_batches stores several agents' batches in one write, each like write_batch",
+          "[collector][store][rocks]") {
+  TempDir d, ref_dir;
+  auto s = RocksStore::open(d.path.string());
+  auto ref = RocksStore::open(ref_dir.path.string());  // the same batches through write_batch, one by one
+  REQUIRE(s.ok());
+  REQUIRE(ref.ok());
+  auto alerts = make_fixture(600);
+  std::map<std::string, std::vector<Alert>> by_agent;
+  for (auto& a : alerts) by_agent[a.agent.id].push_back(a);
+  REQUIRE(by_agent.size() >= 3);
+  // Rounds: every agent's next slice (the second round repeats part of the first: those are
+  // duplicates), plus a batch with a seq-0 alert that must fail alone.
+  const std::string bad_agent = "agent-with-a-bad-batch";
+  std::vector<Alert> bad(1, alerts.front());
+  bad[0].seq = 0;
+  uint64_t groups_before = (*s)->write_groups();
+  size_t calls = 0;
+  for (size_t off = 0; off < 200; off += 50) {
+    std::vector<std::string> ids;
+    std::vector<std::vector<Alert>> slices;
+    for (auto& [agent, v] : by_agent) {
+      const size_t from = off == 50 ? 25 : off;  // round 2 starts inside round 1
+      if (from >= v.size()) continue;
+      ids.push_back(agent);
+      slices.emplace_back(v.begin() + static_cast<long>(from), v.begin() + static_cast<long>(std::min(v.size(), off + 50)));
+    }
+    ids.push_back(bad_agent);
+    slices.push_back(bad);
+    std::vector<AlertStore::BatchRef> refs;
+    for (size_t i = 0; i < ids.size(); ++i) refs.push_back({&ids[i], &slices[i]});
+    auto rs = (*s)->write_batches(refs);
+    ++calls;
+    REQUIRE(rs.size() == refs.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto want = (*ref)->write_batch(ids[i], slices[i]);
+      INFO("round at " << off << ", agent " << ids[i]);
+      REQUIRE(rs[i].ok() == want.ok());
+      if (!want.ok()) {
+        CHECK(rs[i].error().code == want.error().code);
+        CHECK(ids[i] == bad_agent);
+        continue;
+      }
+      CHECK(rs[i]->stored == want->stored);
+      CHECK(rs[i]->duplicates == want->duplicates);
+      CHECK(rs[i]->highest_seq == want->highest_seq);
+    }
+  }
+  // One synced write per call (the group), not one per agent.
+  CHECK((*s)->write_groups() - groups_before <= calls);
+  CHECK((*s)->alert_count() == (*ref)->alert_count());
+  AlertQuery q;
+  q.limit = 1000;
+  auto got = (*s)->query(q), want = (*ref)->query(q);
+  REQUIRE(got.ok());
+  REQUIRE(want.ok());
+  REQUIRE(got->alerts.size() == want->alerts.size());
+  for (size_t i = 0; i < got->alerts.size(); ++i) CHECK(got->alerts[i] == want->alerts[i]);
+  for (auto& [agent, v] : by_agent) CHECK((*s)->highest_seq(agent).value() == (*ref)->highest_seq(agent).value());
+}
