@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -151,6 +152,30 @@ void capture_loop(const AgentConfig& c, net::LiveSource& src, LiveRules& live, A
   }
 }
 
+// Hands each alert spooled after `saved_seq` (the spool's last seq saved with a read
+// position), parsed, to `f`; `what` names the input in the warnings ("log inputs",
+// "journald:input0").
+void for_each_alert_spooled_after(const Spool& spool, const std::string& saved_seq, const std::string& what,
+                                  const std::function<void(const boost::json::object&)>& f) {
+  uint64_t s = 0;
+  if (saved_seq.empty() || std::from_chars(saved_seq.data(), saved_seq.data() + saved_seq.size(), s).ec != std::errc{})
+    return;
+  if (spool.last_seq() <= s) return;
+  auto recs = spool.read(s + 1, 1'000'000, size_t{256} << 20);
+  if (!recs) {
+    spdlog::warn("{}: cannot read the spool after seq {} ({}); input read again after a crash may alert twice", what, s,
+                 recs.error().message);
+    return;
+  }
+  if (recs->empty() || recs->front().seq != s + 1)
+    spdlog::warn("{}: alerts after seq {} already left the spool; input read again after a crash may alert twice", what, s);
+  for (const auto& r : *recs) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.json, ec);
+    if (!ec && v.is_object()) f(v.as_object());
+  }
+}
+
 // Read offsets are saved after the alerts of the lines read are spooled, with the spool's
 // last seq at that moment. A kill between the two makes the agent read those lines again
 // on restart. The alerts they raised are in the spool after that seq and name their line
@@ -165,32 +190,19 @@ struct SpooledLines {
 std::map<std::string, SpooledLines> lines_already_spooled(const Spool& spool, const std::string& saved_seq,
                                                           const std::map<std::string, uint64_t>& saved) {
   std::map<std::string, SpooledLines> out;
-  uint64_t s = 0;
-  if (saved_seq.empty() || std::from_chars(saved_seq.data(), saved_seq.data() + saved_seq.size(), s).ec != std::errc{})
-    return out;
-  if (spool.last_seq() <= s) return out;
-  auto recs = spool.read(s + 1, 1'000'000, size_t{256} << 20);
-  if (!recs) {
-    spdlog::warn("log inputs: cannot read the spool after seq {} ({}); lines read again after a crash may alert twice", s,
-                 recs.error().message);
-    return out;
-  }
-  if (recs->empty() || recs->front().seq != s + 1)
-    spdlog::warn("log inputs: alerts after seq {} already left the spool; lines read again after a crash may alert twice", s);
-  for (const auto& r : *recs) {
+  for_each_alert_spooled_after(spool, saved_seq, "log inputs", [&](const boost::json::object& v) {
     boost::system::error_code ec;
-    auto v = boost::json::parse(r.json, ec);
-    const auto* lg = !ec && v.is_object() ? v.as_object().if_contains("log") : nullptr;
+    const auto* lg = v.if_contains("log");
     const auto* path = lg && lg->is_object() ? lg->as_object().if_contains("path") : nullptr;
     const auto* off = lg && lg->is_object() ? lg->as_object().if_contains("offset") : nullptr;
-    if (!path || !path->is_string() || !off || !off->is_number()) continue;
+    if (!path || !path->is_string() || !off || !off->is_number()) return;
     uint64_t o = off->to_number<uint64_t>(ec);
-    if (ec) continue;
+    if (ec) return;
     auto from = saved.find(std::string(path->as_string()));
-    if (from == saved.end() || o < from->second) continue;  // not a line read again
+    if (from == saved.end() || o < from->second) return;  // not a line read again
     auto& m = out.try_emplace(from->first, SpooledLines{from->second, o}).first->second;
     m.to = std::max(m.to, o);
-  }
+  });
   return out;
 }
 
@@ -249,30 +261,15 @@ struct SpooledEntries {
 };
 SpooledEntries entries_already_spooled(const Spool& spool, const std::string& saved_seq, const std::string& path) {
   SpooledEntries out;
-  uint64_t s = 0;
-  if (saved_seq.empty() || std::from_chars(saved_seq.data(), saved_seq.data() + saved_seq.size(), s).ec != std::errc{})
-    return out;
-  if (spool.last_seq() <= s) return out;
-  auto recs = spool.read(s + 1, 1'000'000, size_t{256} << 20);
-  if (!recs) {
-    spdlog::warn("{}: cannot read the spool after seq {} ({}); entries read again after a crash may alert twice", path, s,
-                 recs.error().message);
-    return out;
-  }
-  if (recs->empty() || recs->front().seq != s + 1)
-    spdlog::warn("{}: alerts after seq {} already left the spool; entries read again after a crash may alert twice", path, s);
-  for (const auto& r : *recs) {
-    boost::system::error_code ec;
-    auto v = boost::json::parse(r.json, ec);
-    if (ec || !v.is_object()) continue;
-    const auto* lg = v.as_object().if_contains("log");
+  for_each_alert_spooled_after(spool, saved_seq, path, [&](const boost::json::object& v) {
+    const auto* lg = v.if_contains("log");
     const auto* p = lg && lg->is_object() ? lg->as_object().if_contains("path") : nullptr;
-    const auto* f = v.as_object().if_contains("fields");
+    const auto* f = v.if_contains("fields");
     const auto* cur = f && f->is_object() ? f->as_object().if_contains("__CURSOR") : nullptr;
-    if (!p || !p->is_string() || p->as_string() != path || !cur || !cur->is_string()) continue;
+    if (!p || !p->is_string() || p->as_string() != path || !cur || !cur->is_string()) return;
     out.last = std::string(cur->as_string());
     out.cursors.insert(out.last);
-  }
+  });
   return out;
 }
 
