@@ -173,6 +173,14 @@ class Spool::Impl {
 
   std::string scratch;  // record being appended (under mu)
   mutable std::string read_buf;  // visit's read buffer, kept between reads (under mu)
+  // The segment visit read last, kept open (the sender reads the same one batch after
+  // batch); closed when that segment goes (under mu).
+  mutable std::unique_ptr<Fd> read_fd;
+  mutable uint64_t read_fd_first = 0;
+  int acked_fd = -1;  // the "acked" file, kept open (under mu)
+  ~Impl() {
+    if (acked_fd >= 0) ::close(acked_fd);
+  }
 
   std::mutex sync_mu;
   uint64_t synced = 0;  // under sync_mu
@@ -195,12 +203,17 @@ class Spool::Impl {
     // most of the spool's kernel time. A torn or lost write is caught by the CRC and reads
     // as 0, so the agent resends what it still has and the collector ignores the repeats.
     // Not synced, for the same reason (exactly-once is by seq at the collector).
-    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return io_err("cannot open", p, errno);
-    ssize_t n = ::pwrite(fd, buf, sizeof buf, 0);
-    int err = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(sizeof buf)) return io_err("cannot write", p, n < 0 ? err : EIO);
+    if (acked_fd < 0) {
+      acked_fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      if (acked_fd < 0) return io_err("cannot open", p, errno);
+    }
+    ssize_t n = ::pwrite(acked_fd, buf, sizeof buf, 0);
+    if (n != static_cast<ssize_t>(sizeof buf)) {
+      int err = n < 0 ? errno : EIO;
+      ::close(acked_fd);  // opened again next time (the file may have been replaced)
+      acked_fd = -1;
+      return io_err("cannot write", p, err);
+    }
     return {};
   }
 
@@ -251,6 +264,7 @@ class Spool::Impl {
       st.dropped_oldest += unacked;
     }
     std::error_code ec;
+    if (read_fd && read_fd_first == s.first_seq) read_fd.reset();
     fs::remove(s.path, ec);
     total_bytes -= s.bytes;
     if (hint.seg_first == s.first_seq) hint = ReadHint{};
@@ -495,9 +509,14 @@ Result<size_t> Spool::visit(uint64_t from_seq, size_t max_records, size_t max_by
   for (; i < segs.size() && count < max_records; ++i) {
     const Segment& s = segs[i];
     if (s.count == 0 || s.last_seq < from_seq) continue;
-    int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return io_err("cannot open", s.path, errno);
-    Fd guard(fd);
+    if (!impl_->read_fd || impl_->read_fd_first != s.first_seq) {
+      impl_->read_fd.reset();
+      int f = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (f < 0) return io_err("cannot open", s.path, errno);
+      impl_->read_fd = std::make_unique<Fd>(f);
+      impl_->read_fd_first = s.first_seq;
+    }
+    const int fd = impl_->read_fd->fd;
     uint64_t off = kMagicLen;
     std::string& buf = impl_->read_buf;  // kept from read to read (under mu)
     uint64_t prev = 0;
@@ -582,6 +601,7 @@ Result<uint64_t> Spool::rebase(uint64_t highest) {
   auto& m = *impl_;
   spdlog::warn("spool: the collector has stored up to seq {} but this spool only reached {}; renumbering {} unsent alerts",
                highest, m.last, pending.size());
+  m.read_fd.reset();
   while (!m.segs.empty()) {
     std::error_code ec;
     fs::remove(m.segs.front().path, ec);
