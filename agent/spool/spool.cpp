@@ -177,10 +177,7 @@ class Spool::Impl {
   // batch); closed when that segment goes (under mu).
   mutable std::unique_ptr<Fd> read_fd;
   mutable uint64_t read_fd_first = 0;
-  int acked_fd = -1;  // the "acked" file, kept open (under mu)
-  ~Impl() {
-    if (acked_fd >= 0) ::close(acked_fd);
-  }
+  std::unique_ptr<Fd> acked_fd;  // the "acked" file, kept open (under mu)
 
   std::mutex sync_mu;
   uint64_t synced = 0;  // under sync_mu
@@ -203,15 +200,15 @@ class Spool::Impl {
     // most of the spool's kernel time. A torn or lost write is caught by the CRC and reads
     // as 0, so the agent resends what it still has and the collector ignores the repeats.
     // Not synced, for the same reason (exactly-once is by seq at the collector).
-    if (acked_fd < 0) {
-      acked_fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-      if (acked_fd < 0) return io_err("cannot open", p, errno);
+    if (!acked_fd) {
+      int f = ::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      if (f < 0) return io_err("cannot open", p, errno);
+      acked_fd = std::make_unique<Fd>(f);
     }
-    ssize_t n = ::pwrite(acked_fd, buf, sizeof buf, 0);
+    ssize_t n = ::pwrite(acked_fd->fd, buf, sizeof buf, 0);
     if (n != static_cast<ssize_t>(sizeof buf)) {
       int err = n < 0 ? errno : EIO;
-      ::close(acked_fd);  // opened again next time (the file may have been replaced)
-      acked_fd = -1;
+      acked_fd.reset();  // opened again next time (the file may have been replaced)
       return io_err("cannot write", p, err);
     }
     return {};

@@ -3,9 +3,9 @@
 // Layout in `dir`: segment files "<first seq, 20 digits>.seg", each an 8-byte magic
 // "HLSPOOL2" followed by records
 //     u32 payload length | u32 CRC-32C of (seq, payload) | u64 seq | payload (alert JSON)
-// (little-endian), plus "acked" (the highest seq the collector acknowledged, written by
-// overwriting it in place, CRC-checked, at most every 100 ms and at close/sync: a hint, the collector's welcome is the
-// truth). Segments of format 1 ("HLSPOOL1", CRC-32) from older agents are read and appended
+// (little-endian), plus "acked" (the highest seq the collector acknowledged + CRC,
+// overwritten in place at most every 100 ms and at close/sync: a hint, the collector's
+// welcome is the truth). Segments of format 1 ("HLSPOOL1", CRC-32) from older agents are read and appended
 // to in their format; an unknown newer format refuses to open (unsupported). An alert gets the next sequence number when it is appended; the acked prefix
 // is removed a whole segment at a time. On open every record is checked: a torn or corrupt
 // tail is cut (truncated) and counted, never replayed. Sequence numbers never go back:

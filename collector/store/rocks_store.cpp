@@ -1173,11 +1173,17 @@ struct RocksStore::Writers {
   }
 };
 
-Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const std::vector<Alert>& alerts) {
+// What write_batch and write_batches refuse before anything is staged.
+Status RocksStore::check_batch(const std::string& agent_id, const std::vector<Alert>& alerts) const {
   if (opt_.read_only) return make_error(ErrorCode::forbidden, "store opened read-only");
   if (agent_id.empty()) return make_error(ErrorCode::invalid_argument, "write_batch: empty agent id");
   for (const auto& a : alerts)
     if (a.seq == 0) return make_error(ErrorCode::invalid_argument, "write_batch: alert with seq 0 from agent " + agent_id);
+  return {};
+}
+
+Result<BatchResult> RocksStore::write_batch(const std::string& agent_id, const std::vector<Alert>& alerts) {
+  if (auto c = check_batch(agent_id, alerts); !c) return c.error();
   // A big batch while nothing else is being written (one busy agent): chunked, so that its
   // staging and its writing overlap. With other writers about, the group is the better use
   // of the two cores.
@@ -1233,16 +1239,10 @@ std::vector<Result<BatchResult>> RocksStore::write_batches(const std::vector<Bat
   std::vector<Request> rq;
   std::vector<size_t> where;
   for (size_t i = 0; i < batches.size(); ++i) {
-    const auto& id = *batches[i].agent_id;
-    const auto& alerts = *batches[i].alerts;
-    if (opt_.read_only) {
-      out[i] = make_error(ErrorCode::forbidden, "store opened read-only");
-    } else if (id.empty()) {
-      out[i] = make_error(ErrorCode::invalid_argument, "write_batch: empty agent id");
-    } else if (std::any_of(alerts.begin(), alerts.end(), [](const Alert& a) { return a.seq == 0; })) {
-      out[i] = make_error(ErrorCode::invalid_argument, "write_batch: alert with seq 0 from agent " + id);
+    if (auto c = check_batch(*batches[i].agent_id, *batches[i].alerts); !c) {
+      out[i] = c.error();
     } else {
-      rq.push_back(Request{&id, &alerts, std::nullopt});
+      rq.push_back(Request{batches[i].agent_id, batches[i].alerts, std::nullopt});
       where.push_back(i);
     }
   }
@@ -1534,7 +1534,7 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, std::span<
     const uint64_t incident = op.inc.id;
 
     char key[kAlertKeyLen];
-    w64(w32(w64(key, static_cast<uint64_t>(a.timestamp_us) ^ (1ULL << 63)), anum), a.seq);  // = alert_key()
+    alert_key_into(key, a.timestamp_us, anum, a.seq);
     const size_t vstart = values.size();
     put_u64(values, incident);
     append_json(values, a);

@@ -138,6 +138,7 @@ class RocksStore final : public AlertStore {
   void publish(AgentState& st, Staged& sg);
   void emit_runs(rocksdb::WriteBatch& wb);
   struct Request;
+  Status check_batch(const std::string& agent_id, const std::vector<Alert>& alerts) const;
   Result<BatchResult> write_grouped(const std::string& agent_id, const std::vector<Alert>& alerts);
   void write_grouped(std::vector<Request>& requests);  // until every request has its result
   std::vector<Result<BatchResult>> run_group(const std::vector<Request*>& group);

@@ -248,12 +248,15 @@ void put_time(std::string& out, int64_t us) { put_u64(out, static_cast<uint64_t>
 int64_t get_time(const char* p) { return static_cast<int64_t>(get_u64(p) ^ (1ULL << 63)); }
 
 std::string alert_key(int64_t time_us, uint32_t agent, uint64_t seq) {
-  std::string k;
-  k.reserve(kAlertKeyLen);
-  put_time(k, time_us);
-  put_u32(k, agent);
-  put_u64(k, seq);
+  std::string k(kAlertKeyLen, '\0');
+  alert_key_into(k.data(), time_us, agent, seq);
   return k;
+}
+void alert_key_into(char* out, int64_t time_us, uint32_t agent, uint64_t seq) {
+  const uint64_t t = static_cast<uint64_t>(time_us) ^ (1ULL << 63);  // as put_time
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(t >> (8 * (7 - i)));
+  for (int i = 0; i < 4; ++i) out[8 + i] = static_cast<char>(agent >> (8 * (3 - i)));
+  for (int i = 0; i < 8; ++i) out[12 + i] = static_cast<char>(seq >> (8 * (7 - i)));
 }
 AlertKey parse_alert_key(std::string_view k) {
   return {get_time(k.data()), get_u32(k.data() + 8), get_u64(k.data() + 12)};

@@ -32,6 +32,8 @@ int64_t get_time(const char* p);
 
 constexpr size_t kAlertKeyLen = 20;  // time(8) | agent(4) | seq(8)
 std::string alert_key(int64_t time_us, uint32_t agent, uint64_t seq);
+// The same key written to out[0..kAlertKeyLen) (the store's write path: no allocation).
+void alert_key_into(char* out, int64_t time_us, uint32_t agent, uint64_t seq);
 struct AlertKey {
   int64_t time_us = 0;
   uint32_t agent = 0;
