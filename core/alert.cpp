@@ -1,7 +1,9 @@
 #include "core/alert.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include <boost/json.hpp>
@@ -83,33 +85,58 @@ std::string to_json_string(const Alert& a) {
 
 namespace {
 
+// Whether any of the 8 bytes of w needs escaping in a JSON string: below 0x20, '"' or '\\'.
+// (Bit tricks on a word: a byte b has its high bit set in (b - k) & ~b exactly when b < k,
+// for b < 0x80; bytes >= 0x80 never need escaping and are masked out by ~w.)
+inline bool word_needs_escape(uint64_t w) {
+  constexpr uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  const uint64_t lt20 = (w - ones * 0x20) & ~w;
+  const uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+  const uint64_t eq = ((q - ones) & ~q) | ((bs - ones) & ~bs);
+  return ((lt20 | eq) & high) != 0;
+}
+
 // A JSON string as Boost.JSON's serializer writes it: '"' and '\\' escaped, control
-// characters as \b \t \n \f \r or \u00xx, every other byte as it is.
+// characters as \b \t \n \f \r or \u00xx, every other byte as it is. Runs of bytes that need
+// no escaping (nearly all of them) are found 8 bytes at a time and copied at once.
 void put_str(std::string& out, std::string_view s) {
   static const char* hex = "0123456789abcdef";
-  out += '"';
-  size_t run = 0;  // start of the bytes not yet copied
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
+  out.push_back('"');
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  const char* run = p;  // start of the bytes not yet copied
+  while (p < end) {
+    if (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (!word_needs_escape(w)) {
+        p += 8;
+        continue;
+      }
+    }
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      ++p;
+      continue;
+    }
+    out.append(run, static_cast<size_t>(p - run));
+    run = ++p;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 15];
+      case '"': out.append("\\\"", 2); break;
+      case '\\': out.append("\\\\", 2); break;
+      case '\b': out.append("\\b", 2); break;
+      case '\t': out.append("\\t", 2); break;
+      case '\n': out.append("\\n", 2); break;
+      case '\f': out.append("\\f", 2); break;
+      case '\r': out.append("\\r", 2); break;
+      default: {
+        const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        out.append(u, 6);
+      }
     }
   }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
+  out.append(run, static_cast<size_t>(end - run));
+  out.push_back('"');
 }
 
 template <class Int>
@@ -119,21 +146,30 @@ void put_int(std::string& out, Int v) {
   out.append(b, r.ptr);
 }
 
-// ,"key": (no comma before the first member of an object).
+// ,"key": (no comma before the first member of an object), for a key only known at run time.
 void put_key(std::string& out, std::string_view k, bool& first) {
-  if (!first) out += ',';
+  if (!first) out.push_back(',');
   first = false;
   put_str(out, k);
-  out += ':';
+  out.push_back(':');
+}
+
+// The same for a fixed key given already quoted with its colon, e.g. lit_key(out, "\"id\":", f):
+// the member names of an alert need no escaping, so they are copied as they are.
+template <size_t N>
+void lit_key(std::string& out, const char (&quoted)[N], bool& first) {
+  if (!first) out.push_back(',');
+  first = false;
+  out.append(quoted, N - 1);
 }
 
 void put_str_array(std::string& out, const std::vector<std::string>& v) {
-  out += '[';
+  out.push_back('[');
   for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ',';
+    if (i) out.push_back(',');
     put_str(out, v[i]);
   }
-  out += ']';
+  out.push_back(']');
 }
 
 }  // namespace
@@ -143,72 +179,78 @@ void put_str_array(std::string& out, const std::vector<std::string>& v) {
 void append_json(std::string& out, const Alert& a) {
   bool f = true;
   out += '{';
-  put_key(out, "id", f), put_str(out, a.id);
-  put_key(out, "seq", f), put_int(out, a.seq);
-  put_key(out, "timestamp", f), put_str(out, format_timestamp(a.timestamp_us));
-  put_key(out, "event_type", f), out += "\"alert\"";
-  put_key(out, "agent", f);
+  lit_key(out, "\"id\":", f), put_str(out, a.id);
+  lit_key(out, "\"seq\":", f), put_int(out, a.seq);
+  lit_key(out, "\"timestamp\":", f);
+  {
+    char ts[kTimestampMax];
+    out.push_back('"');
+    out.append(ts, format_timestamp_into(ts, a.timestamp_us));
+    out.push_back('"');
+  }
+  lit_key(out, "\"event_type\":", f), out += "\"alert\"";
+  lit_key(out, "\"agent\":", f);
   {
     bool g = true;
     out += '{';
-    put_key(out, "id", g), put_str(out, a.agent.id);
-    put_key(out, "hostname", g), put_str(out, a.agent.hostname);
-    put_key(out, "agency", g), put_str(out, a.agent.agency);
+    lit_key(out, "\"id\":", g), put_str(out, a.agent.id);
+    lit_key(out, "\"hostname\":", g), put_str(out, a.agent.hostname);
+    lit_key(out, "\"agency\":", g), put_str(out, a.agent.agency);
     out += '}';
   }
-  put_key(out, "source", f), put_str(out, a.source);
-  if (!a.src_ip.empty()) put_key(out, "src_ip", f), put_str(out, a.src_ip);
-  if (!a.dest_ip.empty()) put_key(out, "dest_ip", f), put_str(out, a.dest_ip);
+  lit_key(out, "\"source\":", f), put_str(out, a.source);
+  if (!a.src_ip.empty()) lit_key(out, "\"src_ip\":", f), put_str(out, a.src_ip);
+  if (!a.dest_ip.empty()) lit_key(out, "\"dest_ip\":", f), put_str(out, a.dest_ip);
   if (a.src_port || a.dest_port) {
-    put_key(out, "src_port", f), put_int(out, a.src_port);
-    put_key(out, "dest_port", f), put_int(out, a.dest_port);
+    lit_key(out, "\"src_port\":", f), put_int(out, a.src_port);
+    lit_key(out, "\"dest_port\":", f), put_int(out, a.dest_port);
   }
-  if (!a.proto.empty()) put_key(out, "proto", f), put_str(out, a.proto);
-  if (a.flow_id) put_key(out, "flow_id", f), put_int(out, a.flow_id);
-  if (a.icmp_type) put_key(out, "icmp_type", f), put_int(out, *a.icmp_type);
-  if (a.icmp_code) put_key(out, "icmp_code", f), put_int(out, *a.icmp_code);
+  if (!a.proto.empty()) lit_key(out, "\"proto\":", f), put_str(out, a.proto);
+  if (a.flow_id) lit_key(out, "\"flow_id\":", f), put_int(out, a.flow_id);
+  if (a.icmp_type) lit_key(out, "\"icmp_type\":", f), put_int(out, *a.icmp_type);
+  if (a.icmp_code) lit_key(out, "\"icmp_code\":", f), put_int(out, *a.icmp_code);
   if (a.log) {
-    put_key(out, "log", f);
+    lit_key(out, "\"log\":", f);
     bool g = true;
     out += '{';
-    put_key(out, "path", g), put_str(out, a.log->path);
-    put_key(out, "offset", g), put_int(out, a.log->offset);
-    put_key(out, "line", g), put_str(out, a.log->line);
-    put_key(out, "format", g), put_str(out, a.log->format);
+    lit_key(out, "\"path\":", g), put_str(out, a.log->path);
+    lit_key(out, "\"offset\":", g), put_int(out, a.log->offset);
+    lit_key(out, "\"line\":", g), put_str(out, a.log->line);
+    lit_key(out, "\"format\":", g), put_str(out, a.log->format);
     out += '}';
   }
   if (!a.fields.empty()) {
-    put_key(out, "fields", f);
+    lit_key(out, "\"fields\":", f);
     bool g = true;
     out += '{';
     for (const auto& [k, v] : a.fields) put_key(out, k, g), put_str(out, v);
     out += '}';
   }
-  put_key(out, "alert", f);
+  lit_key(out, "\"alert\":", f);
   {
     bool g = true;
     out += '{';
-    put_key(out, "action", g), put_str(out, a.alert.action);
-    put_key(out, "gid", g), put_int(out, a.alert.gid);
-    put_key(out, "signature_id", g), put_int(out, a.alert.signature_id);
-    put_key(out, "rev", g), put_int(out, a.alert.rev);
-    put_key(out, "signature", g), put_str(out, a.alert.signature);
-    put_key(out, "category", g), put_str(out, a.alert.category);
-    put_key(out, "severity", g), put_int(out, a.alert.severity);
-    put_key(out, "engine", g), put_str(out, a.alert.engine);
-    if (!a.alert.rule_id.empty()) put_key(out, "rule_id", g), put_str(out, a.alert.rule_id);
-    if (!a.alert.tags.empty()) put_key(out, "tags", g), put_str_array(out, a.alert.tags);
+    lit_key(out, "\"action\":", g), put_str(out, a.alert.action);
+    lit_key(out, "\"gid\":", g), put_int(out, a.alert.gid);
+    lit_key(out, "\"signature_id\":", g), put_int(out, a.alert.signature_id);
+    lit_key(out, "\"rev\":", g), put_int(out, a.alert.rev);
+    lit_key(out, "\"signature\":", g), put_str(out, a.alert.signature);
+    lit_key(out, "\"category\":", g), put_str(out, a.alert.category);
+    lit_key(out, "\"severity\":", g), put_int(out, a.alert.severity);
+    lit_key(out, "\"engine\":", g), put_str(out, a.alert.engine);
+    if (!a.alert.rule_id.empty()) lit_key(out, "\"rule_id\":", g), put_str(out, a.alert.rule_id);
+    if (!a.alert.tags.empty()) lit_key(out, "\"tags\":", g), put_str_array(out, a.alert.tags);
     if (!a.alert.metadata.empty()) {
-      put_key(out, "metadata", g);
+      lit_key(out, "\"metadata\":", g);
       bool h = true;
       out += '{';
       for (const auto& [k, vs] : a.alert.metadata) put_key(out, k, h), put_str_array(out, vs);
       out += '}';
     }
-    if (!a.alert.references.empty()) put_key(out, "references", g), put_str_array(out, a.alert.references);
+    if (!a.alert.references.empty()) lit_key(out, "\"references\":", g), put_str_array(out, a.alert.references);
     out += '}';
   }
-  if (!a.payload_printable.empty()) put_key(out, "payload_printable", f), put_str(out, a.payload_printable);
+  if (!a.payload_printable.empty()) lit_key(out, "\"payload_printable\":", f), put_str(out, a.payload_printable);
   out += '}';
 }
 
@@ -359,7 +401,7 @@ Result<Alert> alert_from_json_string(std::string_view text) {
   return alert_from_json(v);
 }
 
-std::string format_timestamp(int64_t us) {
+size_t format_timestamp_into(char* buf, int64_t us) {
   int64_t secs = us / 1'000'000;
   int64_t frac = us % 1'000'000;
   if (frac < 0) {
@@ -368,11 +410,34 @@ std::string format_timestamp(int64_t us) {
   }
   std::time_t tt = static_cast<std::time_t>(secs);
   std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+0000", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
-  return buf;
+  if (!gmtime_r(&tt, &tm)) tm = std::tm{};
+  const int year = tm.tm_year + 1900;
+  if (year < 0 || year > 9999) {
+    // Outside four-digit years (never a real alert): the general, slower formatting.
+    int n = std::snprintf(buf, kTimestampMax, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+0000", year, tm.tm_mon + 1,
+                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+    return static_cast<size_t>(std::clamp(n, 0, static_cast<int>(kTimestampMax) - 1));
+  }
+  // Every alert is formatted at least once by the agent and once by the store: digits by
+  // hand rather than snprintf (same text: %04d-%02d-%02dT%02d:%02d:%02d.%06lld+0000).
+  auto digits = [](char* p, unsigned v, int n) {
+    for (int i = n - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  };
+  char* p = buf;
+  digits(p, static_cast<unsigned>(year), 4), p += 4, *p++ = '-';
+  digits(p, static_cast<unsigned>(tm.tm_mon + 1), 2), p += 2, *p++ = '-';
+  digits(p, static_cast<unsigned>(tm.tm_mday), 2), p += 2, *p++ = 'T';
+  digits(p, static_cast<unsigned>(tm.tm_hour), 2), p += 2, *p++ = ':';
+  digits(p, static_cast<unsigned>(tm.tm_min), 2), p += 2, *p++ = ':';
+  digits(p, static_cast<unsigned>(tm.tm_sec), 2), p += 2, *p++ = '.';
+  digits(p, static_cast<unsigned>(frac), 6), p += 6;
+  std::memcpy(p, "+0000", 5);
+  return static_cast<size_t>(p + 5 - buf);
+}
+
+std::string format_timestamp(int64_t us) {
+  char buf[kTimestampMax];
+  return std::string(buf, format_timestamp_into(buf, us));
 }
 
 namespace {

@@ -89,6 +89,10 @@ Result<Alert> alert_from_json_string(std::string_view text);
 // RFC 3339 with microseconds and a numeric offset, as EVE writes it:
 // "2026-11-23T12:00:00.123456+0000". The parser accepts "Z", "+07:00" and "+0700".
 std::string format_timestamp(int64_t timestamp_us);
+// The same text into buf (no terminating NUL); returns its length. kTimestampMax is room
+// for any int64 input.
+constexpr size_t kTimestampMax = 64;
+size_t format_timestamp_into(char* buf, int64_t timestamp_us);
 Result<int64_t> parse_timestamp(std::string_view text);
 
 // A printable rendering of payload bytes: printable ASCII kept, others as '.'; capped.

@@ -97,7 +97,21 @@ struct Figures {
   double cpu_simulator = 0;  // CPU seconds of the simulated agents' uplink threads
   double cpu_other = 0;      // everything else in the process (bench main thread...)
   std::map<std::string, std::pair<double, int>> by_thread;  // name -> (CPU seconds, threads)
+  double rss_mib = 0;        // the process's resident memory at the last ack (collector and simulator)
 };
+
+// A "Vm...:" line of /proc/self/status, in MiB (0 if absent).
+double proc_status_mib(const char* field) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double mib = 0;
+  const size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, field, n) == 0) mib = std::strtod(line + n + 1, nullptr) / 1024.0;  // kB
+  std::fclose(f);
+  return mib;
+}
 
 // CPU seconds (user + system) of every thread of this process, by tid, with its name.
 // /proc/self/task/*/stat counts in 10 ms ticks per thread (1,000 agent threads of a few ms
@@ -335,6 +349,7 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
   for (auto& u : ups) (void)u->flush_and_wait(std::chrono::minutes(5));
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   account_cpu(cpu0, thread_cpu(), f);
+  f.rss_mib = proc_status_mib("VmRSS:");
   auto gs = gw.stats();
   if (gs.store_writes > gs0.store_writes)
     f.batches_per_write = static_cast<double>(gs.batches_stored - gs0.batches_stored) / static_cast<double>(gs.store_writes - gs0.store_writes);
@@ -428,7 +443,8 @@ int main(int argc, char** argv) {
                 n, f.alerts_per_s, limit > 0 ? 100.0 * f.alerts_per_s / limit : 0.0, f.p50_ms, f.p99_ms, f.batches_per_write,
                 f.cpu_collector, f.cpu_collector / f.secs, 1e6 * f.cpu_collector / stored, f.cpu_simulator,
                 f.cpu_simulator / f.secs, 1e6 * f.cpu_simulator / stored, f.cpu_other);
-    std::printf("      by thread:");
+    std::printf("      RSS at the last ack %.0f MiB (process: collector and simulator);", f.rss_mib);
+    std::printf(" by thread:");
     for (const auto& [name, v] : f.by_thread)
       if (v.first >= 0.005) std::printf(" %s x%d %.2f s;", name.c_str(), v.second, v.first);
     std::printf("\n");

@@ -165,6 +165,9 @@ Result<wire::Message> decode_frame(std::string_view frame) {
   return wire::decode(frame, boost::json::storage_ptr(&mr));
 }
 
+// A connection's read buffer is released after a frame that grew it beyond this.
+constexpr size_t kKeepReadBytes = 64 * 1024;
+
 // The whole message held in a flat_buffer, without copying it.
 std::string_view frame_view(const beast::flat_buffer& buf) {
   auto d = buf.data();
@@ -673,6 +676,10 @@ class Gateway::Impl {
       if (s->closing) break;
       auto msg = decode_frame(frame_view(buf));
       buf.clear();
+      // A connection does not keep a big batch's buffer between frames: a thousand agents
+      // after an outage would each hold their largest frame (~0.3 MiB) for good. Freed, the
+      // memory serves the next connection that reads one.
+      if (buf.capacity() > kKeepReadBytes) buf.shrink_to_fit();
       if (opts.health) opts.health->on_frame(agent.id);
       if (!msg) {
         ++n_proto;
