@@ -1,4 +1,5 @@
 #include "core/alert.hpp"
+#include "core/utf8.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -85,20 +86,22 @@ std::string to_json_string(const Alert& a) {
 
 namespace {
 
-// Whether any of the 8 bytes of w needs escaping in a JSON string: below 0x20, '"' or '\\'.
-// (Bit tricks on a word: a byte b has its high bit set in (b - k) & ~b exactly when b < k,
-// for b < 0x80; bytes >= 0x80 never need escaping and are masked out by ~w.)
-inline bool word_needs_escape(uint64_t w) {
+// Whether any of the 8 bytes of w needs a closer look: below 0x20, '"' or '\\' (escaped), or
+// 0x80 and above (part of a UTF-8 sequence, which must be well formed). Bit tricks on a word:
+// for a byte b < 0x80, (b - k) & ~b has its high bit set exactly when b < k.
+inline bool word_needs_look(uint64_t w) {
   constexpr uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
   const uint64_t lt20 = (w - ones * 0x20) & ~w;
   const uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
   const uint64_t eq = ((q - ones) & ~q) | ((bs - ones) & ~bs);
-  return ((lt20 | eq) & high) != 0;
+  return ((lt20 | eq | w) & high) != 0;
 }
 
 // A JSON string as Boost.JSON's serializer writes it: '"' and '\\' escaped, control
-// characters as \b \t \n \f \r or \u00xx, every other byte as it is. Runs of bytes that need
-// no escaping (nearly all of them) are found 8 bytes at a time and copied at once.
+// characters as \b \t \n \f \r or \u00xx, every other byte as it is, except that a byte
+// outside a well-formed UTF-8 sequence becomes U+FFFD (core/utf8.hpp: JSON is UTF-8, and
+// the collector refuses anything else). Runs of plain ASCII (nearly all bytes) are found 8
+// bytes at a time and copied at once.
 void put_str(std::string& out, std::string_view s) {
   static const char* hex = "0123456789abcdef";
   out.push_back('"');
@@ -109,12 +112,22 @@ void put_str(std::string& out, std::string_view s) {
     if (end - p >= 8) {
       uint64_t w;
       std::memcpy(&w, p, 8);
-      if (!word_needs_escape(w)) {
+      if (!word_needs_look(w)) {
         p += 8;
         continue;
       }
     }
     const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x80) {
+      if (size_t len = utf8_sequence_length(reinterpret_cast<const unsigned char*>(p), static_cast<size_t>(end - p))) {
+        p += len;
+        continue;
+      }
+      out.append(run, static_cast<size_t>(p - run));
+      out.append(kReplacementChar);
+      run = ++p;
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\') {
       ++p;
       continue;

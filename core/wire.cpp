@@ -1,4 +1,5 @@
 #include "core/wire.hpp"
+#include "core/utf8.hpp"
 
 #include <cctype>
 
@@ -72,7 +73,14 @@ Result<uint64_t> get_u64(const json::object& o, std::string_view k, const std::s
 }
 }  // namespace
 
-std::string encode(const Message& m) { return json::serialize(std::visit(Encoder{}, m)); }
+// Boost.JSON writes a string's bytes as they are; the peer refuses a frame that is not
+// UTF-8, so a stray byte (a hostname, an error message quoting a file) is replaced here
+// (core/utf8.hpp). Outside strings the text is ASCII, so this touches strings only.
+std::string encode(const Message& m) {
+  std::string text = json::serialize(std::visit(Encoder{}, m));
+  if (is_valid_utf8(text)) return text;
+  return valid_utf8(text);
+}
 
 std::string encode_alert_batch_raw(uint64_t batch, const std::vector<std::string_view>& alert_json) {
   size_t n = 64;
@@ -94,7 +102,8 @@ void begin_alert_batch(std::string& out, uint64_t batch) {
 
 void append_alert_raw(std::string& out, std::string_view alert_json, bool first) {
   if (!first) out += ',';
-  out += alert_json;
+  // append_json writes UTF-8 only; a record spooled by an older agent may hold raw bytes.
+  append_valid_utf8(out, alert_json);
 }
 
 void end_alert_batch(std::string& out) { out += "]}"; }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/detect/net/engine.hpp"
+#include "core/utf8.hpp"
 #include "core/detect/sigma/engine.hpp"
 
 namespace halong::collector {
@@ -82,6 +83,24 @@ RulesetReport validate_ruleset(const RuleFiles& files) {
   RulesetReport r;
   std::ostringstream text;
   for (const auto& [name, content] : files) {
+    // Rulesets travel to the agents as JSON, which is UTF-8: a file that is not would be
+    // changed on the way (core/utf8.hpp), so it is refused here, where it can be mended.
+    if (!is_valid_utf8(name)) {
+      text << valid_utf8(name) << ": the file name is not valid UTF-8\n";
+      ++r.errors;
+      continue;
+    }
+    if (size_t at = find_invalid_utf8(content); at != std::string::npos) {
+      const size_t line = 1 + static_cast<size_t>(std::count(content.begin(), content.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+      const size_t line_start = content.rfind('\n', at == 0 ? 0 : at - 1);
+      const size_t column = at - (line_start == std::string::npos || at == 0 ? 0 : line_start + 1) + 1;
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(content[at]));
+      text << name << ":" << line << ":" << column << ": byte " << byte
+           << " is not valid UTF-8 (save the file as UTF-8; in a Suricata content, write other bytes as |hex|)\n";
+      ++r.errors;
+      continue;
+    }
     if (is_net(name)) {
       detect::net::LoadReport rep;
       auto rs = detect::net::load_rules_from_string(content, name, detect::net::LoadOptions{}, rep);

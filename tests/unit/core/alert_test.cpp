@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "core/alert.hpp"
+#include "core/utf8.hpp"
 
 using namespace halong;
 
@@ -180,11 +181,53 @@ TEST_CASE("append_json writes exactly what Boost.JSON serialises from to_json, f
     if (maybe()) a.alert.metadata = {{text(5), {text(5), text(5)}}, {text(5), {}}};
     if (maybe()) a.alert.references = {text(30)};
     if (maybe()) a.payload_printable = text(300);
-    const std::string want = boost::json::serialize(to_json(a));
+    // Boost.JSON writes a string's bytes as they are; append_json replaces each byte outside
+    // a well-formed UTF-8 sequence with U+FFFD (only strings can hold such bytes).
+    const std::string want = valid_utf8(boost::json::serialize(to_json(a)));
     std::string got = "prefix ";
     append_json(got, a);
     INFO("alert " << i << ": " << want);
     REQUIRE(got == "prefix " + want);
     REQUIRE(to_json_string(a) == want);
+    // Whatever bytes went in, the text is JSON the collector's parser takes.
+    boost::system::error_code ec;
+    auto back = boost::json::parse(want, ec);
+    REQUIRE_FALSE(ec);
+    if (is_valid_utf8(a.alert.signature)) REQUIRE(back.at("alert").at("signature").as_string() == a.alert.signature);
   }
+}
+
+TEST_CASE("UTF-8: well-formed sequences pass, every other byte becomes U+FFFD", "[core][utf8]") {
+  const std::string R(kReplacementChar);
+  struct Case {
+    std::string in, out;
+  };
+  const std::vector<Case> cases = {
+      {"plain ascii, long enough for the word scan", "plain ascii, long enough for the word scan"},
+      {"Vi\xE1\xBB\x87t Nam \xC3\xA9 \xF0\x9F\x98\x80", "Vi\xE1\xBB\x87t Nam \xC3\xA9 \xF0\x9F\x98\x80"},
+      {"\xC2\x80\xDF\xBF\xE0\xA0\x80\xEF\xBF\xBF\xF0\x90\x80\x80\xF4\x8F\xBF\xBF",  // each range's ends
+       "\xC2\x80\xDF\xBF\xE0\xA0\x80\xEF\xBF\xBF\xF0\x90\x80\x80\xF4\x8F\xBF\xBF"},
+      {"caf\xE9", "caf" + R},                                  // Latin-1
+      {"\xC0\xAF", R + R},                                     // overlong '/'
+      {"\xE0\x9F\xBF", R + R + R},                             // overlong 3-byte
+      {"\xED\xA0\x80", R + R + R},                             // a UTF-16 surrogate
+      {"\xF4\x90\x80\x80", R + R + R + R},                      // above U+10FFFF
+      {"\xF5\xFF\x80", R + R + R},                             // never in UTF-8
+      {"end \xE2\x82", "end " + R + R},                          // truncated at the end
+      {"\xE2\x82 mid", R + R + " mid"},                          // truncated before ASCII
+      {"12345678\x80" "abcdefgh", "12345678" + R + "abcdefgh"},     // just after a clean word
+  };
+  for (const auto& c : cases) {
+    INFO(c.in);
+    REQUIRE(valid_utf8(c.in) == c.out);
+    REQUIRE(is_valid_utf8(c.out));
+    REQUIRE(is_valid_utf8(c.in) == (c.in == c.out));
+    // append_json agrees: the same replacement inside a JSON string.
+    Alert a;
+    a.alert.signature = c.in;
+    auto v = boost::json::parse(to_json_string(a));
+    REQUIRE(v.at("alert").at("signature").as_string() == c.out);
+  }
+  REQUIRE(find_invalid_utf8("abc\xE9") == 3);
+  REQUIRE(find_invalid_utf8("abcdefghij\xC3\xA9") == std::string_view::npos);
 }

@@ -85,6 +85,36 @@ TEST_CASE("agent ships alerts in batches and each is acked after the store has i
   col.stop();
 }
 
+TEST_CASE("alerts whose log line is not UTF-8 are delivered with U+FFFD, not refused on every resend",
+          "[transport][loopback][utf8]") {
+  // A Latin-1 or Windows-1258 log file gives lines that are not UTF-8. JSON (and a WebSocket
+  // text frame) must be: before, the collector refused such a batch, the agent resent it on
+  // reconnect, and everything spooled behind it waited for ever.
+  TempDir d;
+  collector::MemoryStore mem;
+  Collector col(d.path / "collector");
+  REQUIRE(col.start(mem).ok());
+  auto up = make_uplink(agent_options(col, col.port(), d.path / "spool"));
+  REQUIRE(up->start().ok());
+  Alert bad = make_alert(2000001);
+  bad.log = LogContext{"/var/log/app.log", 42, "user caf\xE9 login from \xFF\xFE host", "raw"};
+  bad.fields["user"] = "caf\xE9";
+  bad.alert.signature = "truncated \xE2\x82";
+  REQUIRE(up->submit(bad).ok());
+  REQUIRE(up->submit(make_alert(2000002)).ok());  // behind it in the spool
+  REQUIRE(up->flush_and_wait(std::chrono::seconds(20)).ok());
+  REQUIRE(mem.alert_count() == 2);
+  auto a = mem.get("agent-1:1");
+  REQUIRE(a.ok());
+  REQUIRE(a->log->line == "user caf\xEF\xBF\xBD login from \xEF\xBF\xBD\xEF\xBF\xBD host");
+  REQUIRE(a->fields.at("user") == "caf\xEF\xBF\xBD");
+  REQUIRE(a->alert.signature == "truncated \xEF\xBF\xBD\xEF\xBF\xBD");
+  REQUIRE(a->log->offset == 42);  // where the original bytes are
+  REQUIRE(col.gw->stats().protocol_errors == 0);
+  up->stop();
+  col.stop();
+}
+
 TEST_CASE("while a store write is in flight the gateway reads ahead and stores the queued batches in one write, acking each only after it",
           "[transport][loopback]") {
   TempDir d;
