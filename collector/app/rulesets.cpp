@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "core/detect/net/engine.hpp"
-#include "core/utf8.hpp"
 #include "core/detect/sigma/engine.hpp"
+#include "core/utf8.hpp"
 
 namespace halong::collector {
 
