@@ -50,23 +50,11 @@ size_t find_invalid_utf8(std::string_view s) {
 }
 
 void append_valid_utf8(std::string& out, std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t run = 0, i = 0;
-  while (i < s.size()) {
-    if (s.size() - i >= 8 && ascii8(s.data() + i)) {
-      i += 8;
-      continue;
-    }
-    size_t len = utf8_sequence_length(p + i, s.size() - i);
-    if (len) {
-      i += len;
-      continue;
-    }
-    out.append(s.data() + run, i - run);
+  for (size_t at; (at = find_invalid_utf8(s)) != std::string_view::npos; s.remove_prefix(at + 1)) {
+    out.append(s.data(), at);
     out.append(kReplacementChar);
-    run = ++i;
   }
-  out.append(s.data() + run, s.size() - run);
+  out.append(s);
 }
 
 }  // namespace halong
