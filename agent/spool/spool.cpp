@@ -12,7 +12,7 @@
 #include <boost/crc.hpp>
 #include <spdlog/spdlog.h>
 
-#include "agent/spool/crc32c.hpp"
+#include "core/crc32c.hpp"
 
 namespace halong::agent {
 

@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
@@ -25,6 +26,7 @@
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/statistics.h>
 
+#include "collector/store/rocksdb_crc32c.hpp"
 #include "collector/store/stats_common.hpp"
 #include "collector/store/store_common.hpp"
 
@@ -931,6 +933,7 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir, con
   it->SeekForPrev("i\xff");
   if (it->Valid() && it->key().size() == 9 && it->key()[0] == 'i') s->next_incident_ = get_u64(it->key().data() + 1) + 1;
   if (!it->status().ok()) return storage_err("store " + dir + ": reading incidents", it->status());
+  spdlog::debug("store {}: opened, {} alerts, RocksDB checksums by {}", dir, s->count_, rocksdb_crc32c_kind());
   return s;
 }
 

@@ -8,7 +8,7 @@
 #include <boost/crc.hpp>
 #include <catch2/catch.hpp>
 
-#include "agent/spool/crc32c.hpp"
+#include "core/crc32c.hpp"
 #include "agent/spool/spool.hpp"
 #include "transport_fixture.hpp"
 
@@ -240,18 +240,18 @@ TEST_CASE("spool checksum is CRC-32C: the CPU instruction and the portable table
           "[agent][spool][crc]") {
   // "123456789" -> 0xE3069283 is CRC-32C's published check value (RFC 3720 family).
   const char* check = "123456789";
-  REQUIRE(agent::crc32c(0, check, 9) == 0xE3069283u);
-  REQUIRE(agent::crc32c_portable(0, check, 9) == 0xE3069283u);
-  WARN("CRC-32C in hardware (SSE4.2): " << (agent::crc32c_hardware() ? "yes" : "no"));
+  REQUIRE(halong::crc32c(0, check, 9) == 0xE3069283u);
+  REQUIRE(halong::crc32c_portable(0, check, 9) == 0xE3069283u);
+  WARN("CRC-32C in hardware (SSE4.2): " << (halong::crc32c_hardware() ? "yes" : "no"));
   std::mt19937 rng(42);
   std::vector<unsigned char> buf(4096 + 16);
   for (auto& b : buf) b = static_cast<unsigned char>(rng());
   for (size_t off : {0, 1, 3, 7}) {
     for (size_t n : {0, 1, 7, 8, 9, 63, 64, 65, 1000, 4096}) {
-      uint32_t whole = agent::crc32c(0, buf.data() + off, n);
-      REQUIRE(whole == agent::crc32c_portable(0, buf.data() + off, n));
+      uint32_t whole = halong::crc32c(0, buf.data() + off, n);
+      REQUIRE(whole == halong::crc32c_portable(0, buf.data() + off, n));
       size_t cut = n / 3;  // continuing a checksum equals checksumming the whole
-      REQUIRE(agent::crc32c(agent::crc32c(0, buf.data() + off, cut), buf.data() + off + cut, n - cut) == whole);
+      REQUIRE(halong::crc32c(halong::crc32c(0, buf.data() + off, cut), buf.data() + off + cut, n - cut) == whole);
     }
   }
 }

@@ -1,4 +1,4 @@
-#include "agent/spool/crc32c.hpp"
+#include "core/crc32c.hpp"
 
 #include <array>
 #include <cstring>
@@ -8,7 +8,7 @@
 #define HALONG_CRC32C_X86 1
 #endif
 
-namespace halong::agent {
+namespace halong {
 
 namespace {
 
@@ -84,4 +84,4 @@ uint32_t crc32c(uint32_t crc, const void* data, size_t n) {
 
 bool crc32c_hardware() { return kHardware; }
 
-}  // namespace halong::agent
+}  // namespace halong
