@@ -379,6 +379,9 @@ class Gateway::Impl {
                         ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
     SSL_CTX_set_min_proto_version(ssl_ctx.native_handle(), TLS1_2_VERSION);
     SSL_CTX_set_cipher_list(ssl_ctx.native_handle(), "ECDHE+AESGCM:ECDHE+CHACHA20");
+    // No TLS 1.3 session tickets (OpenSSL sends two after every handshake by default): agents
+    // never resume a session, so each ticket was an encryption and a record for nothing.
+    SSL_CTX_set_num_tickets(ssl_ctx.native_handle(), 0);
     ssl_ctx.use_certificate_chain_file(opts.cert_file.string(), ec);
     if (ec) return make_error(ErrorCode::invalid_argument, "gateway: certificate " + opts.cert_file.string() + ": " + ec.message());
     ssl_ctx.use_private_key_file(opts.key_file.string(), ssl::context::pem, ec);
