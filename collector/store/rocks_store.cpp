@@ -437,10 +437,13 @@ struct Runs {
       by_agent_status{5 + kAlertKeyLen, 0}, by_ip{17 + kAlertKeyLen, 16}, by_port{3 + kAlertKeyLen, 0};
   std::string values;  // alert values, back to back
   std::vector<std::pair<std::array<char, kAlertKeyLen>, std::pair<size_t, size_t>>> alerts;  // key -> value range
+  // Open-incident records (open_key -> incident id), in the order staged: a key staged twice
+  // (a group whose incident was replaced within the write) keeps its last value.
+  std::vector<std::pair<std::string, uint64_t>> opens;
   std::array<SortedRun*, 6> all() { return {&ids, &by_rule, &by_sev, &by_agent_status, &by_ip, &by_port}; }
   struct Mark {
     std::array<size_t, 6> runs;
-    size_t values, alerts;
+    size_t values, alerts, opens;
   };
   Mark mark() {
     Mark m{};
@@ -448,6 +451,7 @@ struct Runs {
     for (size_t i = 0; i < a.size(); ++i) m.runs[i] = a[i]->size();
     m.values = values.size();
     m.alerts = alerts.size();
+    m.opens = opens.size();
     return m;
   }
   void truncate(const Mark& m) {
@@ -455,6 +459,7 @@ struct Runs {
     for (size_t i = 0; i < a.size(); ++i) a[i]->truncate(m.runs[i]);
     values.resize(m.values);
     alerts.resize(m.alerts);
+    opens.resize(m.opens);
   }
   void clear() { truncate(Mark{}); }
 };
@@ -1457,7 +1462,7 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, std::span<
   }
   // Index records, per family: fixed lengths (prefix + 20-byte alert key [+ value]), added
   // to this thread's runs (emit_runs puts them into the batch).
-  auto& [ids, by_rule, by_sev, by_agent_status, by_ip, by_port, values, alert_recs] = t_runs;
+  auto& [ids, by_rule, by_sev, by_agent_status, by_ip, by_port, values, alert_recs, opens] = t_runs;
   std::map<std::string, int64_t> counts, days, agent_days;  // counter deltas
   rocksdb::ReadOptions ro;
   Alert fixed;  // a copy, only when the alert's id / agent id must be corrected
@@ -1532,7 +1537,7 @@ Status RocksStore::stage(AgentState& st, const std::string& agent_id, std::span<
       if (op.known) sg.retired.push_back(op.inc);  // its last change must be written too
       op.inc = detail::new_incident(next_incident_.fetch_add(1), a);
       op.known = true;
-      wb.Put(cf(kIncidents), open_key(anum, gk), u64s(op.inc.id));
+      opens.emplace_back(open_key(anum, gk), op.inc.id);
     }
     const uint64_t incident = op.inc.id;
 
@@ -1620,6 +1625,15 @@ void RocksStore::emit_runs(rocksdb::WriteBatch& wb) {
   t_runs.by_agent_status.put_into(wb, cf(kByAgentStatus));
   t_runs.by_ip.put_into(wb, cf(kByIp));
   t_runs.by_port.put_into(wb, cf(kByPort));
+  // By key, like the runs (the 'o' keys start with the sid, so staging order is random);
+  // stable, so that of one key staged twice the later value is put last and wins.
+  auto& opens = t_runs.opens;
+  std::stable_sort(opens.begin(), opens.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  char idv[8];
+  for (const auto& [k, id] : opens) {
+    w64(idv, id);
+    wb.Put(cf(kIncidents), k, rocksdb::Slice(idv, 8));
+  }
   if (t_runs.values.capacity() > kKeepBufferBytes) t_runs = Runs();  // every store thread has its own
   t_runs.clear();
 }
