@@ -465,7 +465,8 @@ struct Runs {
 };
 thread_local Runs t_runs;
 // Per-thread buffers (the WriteBatch, the runs) larger than this are freed after use: the
-// gateway has 16 store threads, and a group can reach 16,384 alerts (~20 MB).
+// gateway has 16 store threads. A group (kMaxGroupAlerts) stays under it; one agent's
+// merged read-ahead (up to 16,384 alerts, ~17 MB) does not.
 constexpr size_t kKeepBufferBytes = size_t{8} << 20;
 
 inline char* w8(char* p, uint8_t v) {
@@ -1233,7 +1234,13 @@ struct RocksStore::Request {
   std::optional<Result<BatchResult>> result;
 };
 constexpr int kMaxGroupLeaders = 2;
-constexpr size_t kMaxGroupAlerts = 16384;
+// ~4 MB of WriteBatch (~1 KB per alert with its index records): under kKeepBufferBytes, so a
+// store thread reuses its WriteBatch and runs from one group to the next. At 16,384 (~17
+// MB) every group freed them and faulted fresh pages in again: page clearing was 9% of all
+// CPU at 1,000 agents, and store CPU fell by 1-1.5 us per alert with the smaller groups
+// (bench/ingest/NOTES.md, session 6). A group still takes whole batches, so it can pass
+// this by one batch.
+constexpr size_t kMaxGroupAlerts = 4096;
 
 Result<BatchResult> RocksStore::write_grouped(const std::string& agent_id, const std::vector<Alert>& alerts) {
   std::vector<Request> rq{Request{&agent_id, &alerts, std::nullopt}};
