@@ -449,7 +449,7 @@ class Uplink::Impl : public std::enable_shared_from_this<Uplink::Impl> {
     ws.read_message_max(wire::kMaxFrameBytes);
     // A batch goes out as one WebSocket frame, masked 64 KiB at a time: Beast's default
     // (auto-fragment into 4 KiB frames, 4 KiB mask buffer) cost one TLS record and one
-    // send() per 4 KiB, a quarter of the agent's CPU for shipping (bench/ingest/NOTES.md).
+    // send() per 4 KiB, about 40% of the agent's CPU for shipping (bench/ingest/NOTES.md).
     ws.auto_fragment(false);
     ws.write_buffer_bytes(64 * 1024);
     if (auto [ec] = co_await ws.async_handshake(opts.host, "/agent/v1", tuple_awaitable); ec) {

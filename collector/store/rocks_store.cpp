@@ -1237,7 +1237,7 @@ constexpr int kMaxGroupLeaders = 2;
 // ~4 MB of WriteBatch (~1 KB per alert with its index records): under kKeepBufferBytes, so a
 // store thread reuses its WriteBatch and runs from one group to the next. At 16,384 (~17
 // MB) every group freed them and faulted fresh pages in again: page clearing was 9% of all
-// CPU at 1,000 agents, and store CPU fell by 1-1.5 us per alert with the smaller groups
+// CPU at 1,000 agents, and store CPU fell by 0.7-1.5 us per alert with the smaller groups
 // (bench/ingest/NOTES.md, session 6). A group still takes whole batches, so it can pass
 // this by one batch.
 constexpr size_t kMaxGroupAlerts = 4096;
