@@ -458,8 +458,6 @@ int main(int argc, char** argv) {
     fs::remove_all(d, ec);
   }
   if (agent_counts.size() > 0) {
-    std::error_code ec;
-    fs::remove_all(dir / "raw", ec);
     double again = raw_rocksdb(dir / "raw", alerts, 1000);
     std::printf("%-12s %10.0f alerts/s   (raw again after the runs: the machine's drift)\n", "rocksdb raw", again);
   }
