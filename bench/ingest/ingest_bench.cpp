@@ -98,6 +98,14 @@ struct Figures {
   double cpu_other = 0;      // everything else in the process (bench main thread...)
   std::map<std::string, std::pair<double, int>> by_thread;  // name -> (CPU seconds, threads)
   double rss_mib = 0;        // the process's resident memory at the last ack (collector and simulator)
+  // --rate only: how long production took and what was stored by then. The rate above
+  // divides by the time to the last ack, which adds one flush interval and one ack
+  // latency to a short run; stored-by-the-end-of-production over production time does not.
+  double prod_secs = 0;
+  uint64_t stored_at_prod_end = 0;
+  // Stored per second from a quarter into production to its end: with a backlog that holds
+  // steady (a collector keeping up), this is the offered rate; with one that grows, less.
+  double steady_per_s = 0;
 };
 
 // A "Vm...:" line of /proc/self/status, in MiB (0 if absent).
@@ -337,13 +345,25 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
       // --rate: produced at that many alerts/s in all (paced every 256 alerts), so the ack
       // latency is measured below saturation rather than as queueing.
       uint64_t n = 0;
+      const uint64_t quarter = per * static_cast<uint64_t>(agents) / 4;
+      Clock::time_point tq;
+      uint64_t stored_q = 0;
       for (uint64_t k = 1; k <= per; ++k)
         for (int i = 0; i < agents; ++i) {
+          if (n == quarter && ro.rate > 0) {
+            tq = Clock::now();
+            stored_q = (*store)->alert_count();
+          }
           (void)ups[static_cast<size_t>(i)]->submit(sample_alert(k, i));
           if (ro.rate > 0 && ++n % 256 == 0)
             std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
                                                    std::chrono::duration<double>(static_cast<double>(n) / ro.rate)));
         }
+      f.prod_secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      const uint64_t stored_end = (*store)->alert_count();
+      f.stored_at_prod_end = stored_end - warm_stored;
+      if (ro.rate > 0 && stored_q > 0)
+        f.steady_per_s = static_cast<double>(stored_end - stored_q) / std::chrono::duration<double>(Clock::now() - tq).count();
     }
   }
   for (auto& u : ups) (void)u->flush_and_wait(std::chrono::minutes(5));
@@ -448,6 +468,17 @@ int main(int argc, char** argv) {
                 n, f.alerts_per_s, limit > 0 ? 100.0 * f.alerts_per_s / limit : 0.0, f.p50_ms, f.p99_ms, f.batches_per_write,
                 f.cpu_collector, f.cpu_collector / f.secs, 1e6 * f.cpu_collector / stored, f.cpu_simulator,
                 f.cpu_simulator / f.secs, 1e6 * f.cpu_simulator / stored, f.cpu_other);
+    if (f.prod_secs > 0) {
+      // A collector that keeps up stores, while production runs, all but what the last
+      // flush interval and ack latency hold: its backlog stays flat, whatever the run length.
+      const uint64_t produced = submitted;
+      std::printf("      paced: produced %.0f alerts/s for %.2f s; stored %.0f alerts/s from a quarter into it to its end; "
+                  "backlog at its end %llu alerts (%.0f ms of production)\n",
+                  static_cast<double>(produced) / f.prod_secs, f.prod_secs, f.steady_per_s,
+                  static_cast<unsigned long long>(produced - std::min(produced, f.stored_at_prod_end)),
+                  1e3 * static_cast<double>(produced - std::min(produced, f.stored_at_prod_end)) /
+                      (static_cast<double>(produced) / f.prod_secs));
+    }
     std::printf("      RSS at the last ack %.0f MiB (process: collector and simulator);", f.rss_mib);
     std::printf(" by thread:");
     for (const auto& [name, v] : f.by_thread)
