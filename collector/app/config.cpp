@@ -51,7 +51,7 @@ Result<CollectorConfig> finish(YAML::Node root, const std::string& name, const s
   CollectorConfig c;
   c.source_file = name;
   if (!root.IsMap()) return make_error(ErrorCode::invalid_argument, name + ": the top level must be a map");
-  config::check_known_keys(root, "", {"data_dir", "log_level", "api", "gateway", "enrollment", "retention"}, errs);
+  config::check_known_keys(root, "", {"data_dir", "log_level", "api", "gateway", "enrollment", "retention", "store"}, errs);
   config::get_string(root, "data_dir", "", c.data_dir, errs);
   config::get_string(root, "log_level", "", c.log_level, errs);
   if (auto a = root["api"]) {
@@ -67,6 +67,10 @@ Result<CollectorConfig> finish(YAML::Node root, const std::string& name, const s
   if (auto e = root["enrollment"]) {
     config::check_known_keys(e, "enrollment", {"token"}, errs);
     config::get_string(e, "token", "enrollment", c.enroll_token, errs);
+  }
+  if (auto st = root["store"]) {
+    config::check_known_keys(st, "store", {"memtable_mb"}, errs);
+    config::get_uint(st, "memtable_mb", "store", c.store_memtable_mb, errs, 16, 1u << 16);
   }
   if (auto r = root["retention"]) {
     config::check_known_keys(r, "retention", {"days"}, errs);

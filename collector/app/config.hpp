@@ -26,6 +26,8 @@ struct CollectorConfig {
   // Disk reserve for the store: below this much free space agents' batches are refused
   // with a retry-after (RocksDB must never hit a full disk).
   uint64_t min_free_mb = 256;
+  // Memory for the store's memtables, all families together (RocksOptions::memtable_mb).
+  uint64_t store_memtable_mb = 256;
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path, const std::vector<std::string>& overrides = {});

@@ -113,7 +113,9 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::start(const CollectorC
   ::chmod(c.data_dir.c_str(), 0700);
 
   paths.store_dir = (fs::path(c.data_dir) / "store").string();
-  auto store = RocksStore::open(paths.store_dir);
+  RocksOptions ro;
+  ro.memtable_mb = c.store_memtable_mb;
+  auto store = RocksStore::open(paths.store_dir, ro);
   if (!store) return store.error();
   impl->store = std::move(*store);
   impl->audit = std::make_unique<AuditLog>(*impl->store);

@@ -31,6 +31,12 @@ struct RocksOptions {
   bool create_if_missing = true;
   bool read_only = false;        // open for reading only (audit verify while the collector runs)
   size_t block_cache_mb = 256;
+  // Cap on the memtables of all families together (RocksDB's db_write_buffer_size): past
+  // it the largest is flushed. It bounds the store's write memory (each of the 22 families
+  // would otherwise hold up to 2 x 64 MiB), and smaller memtables are cheaper to insert
+  // into: sustained ingest at 1,000 agents +8-13% at 256 MiB (docs/benchmarks.md, session
+  // 7; 512 MiB: no change; 128 MiB: more compaction). 0 = no cap.
+  size_t memtable_mb = 256;
   IncidentPolicy incidents;
   // Incident groups (sid | agent | source) kept in memory across all agents, so grouping an
   // alert needs no read of the store (~0.3 KB each). Past it, an agent's cache restarts.

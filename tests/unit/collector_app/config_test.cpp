@@ -36,6 +36,21 @@ TEST_CASE("collector config overrides and unknown keys", "[collector][config]") 
   REQUIRE_THAT(u.error().message, Catch::Contains("c.yaml:2: api.lisen: unknown key"));
 }
 
+TEST_CASE("collector config: the store's memtable memory is configurable and checked", "[collector][config]") {
+  auto d = load_collector_config_string("", "c.yaml");
+  REQUIRE(d.ok());
+  REQUIRE(d->store_memtable_mb == 256);
+  auto c = load_collector_config_string("store:\n  memtable_mb: 64\n", "c.yaml");
+  REQUIRE(c.ok());
+  REQUIRE(c->store_memtable_mb == 64);
+  auto bad = load_collector_config_string("log_level: info\nstore:\n  memtable_mb: 4\n", "c.yaml");
+  REQUIRE_FALSE(bad.ok());
+  REQUIRE_THAT(bad.error().message, Catch::Contains("c.yaml:3: store.memtable_mb"));
+  auto unknown = load_collector_config_string("store:\n  memtable: 64\n", "c.yaml");
+  REQUIRE_FALSE(unknown.ok());
+  REQUIRE_THAT(unknown.error().message, Catch::Contains("store.memtable: unknown key"));
+}
+
 TEST_CASE("collector config: the store's disk reserve is configurable and checked", "[collector][config]") {
   auto d = load_collector_config_string("", "c.yaml");
   REQUIRE(d.ok());
