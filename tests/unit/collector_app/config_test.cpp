@@ -36,29 +36,32 @@ TEST_CASE("collector config overrides and unknown keys", "[collector][config]") 
   REQUIRE_THAT(u.error().message, Catch::Contains("c.yaml:2: api.lisen: unknown key"));
 }
 
-TEST_CASE("collector config: the store's memtable memory is configurable and checked", "[collector][config]") {
+namespace {
+// A bounded number key `section.key`: its default, a good value read back, and an
+// out-of-range value refused naming file:line and the key. `prefix` goes before the
+// section (other keys), so the line of the bad value is `line`.
+void check_bounded_key(const std::string& prefix, const std::string& section, const std::string& key,
+                       uint64_t CollectorConfig::*field, uint64_t def, uint64_t good, uint64_t bad, int line) {
   auto d = load_collector_config_string("", "c.yaml");
   REQUIRE(d.ok());
-  REQUIRE(d->store_memtable_mb == 256);
-  auto c = load_collector_config_string("store:\n  memtable_mb: 64\n", "c.yaml");
+  REQUIRE((*d).*field == def);
+  auto c = load_collector_config_string(prefix + section + ":\n  " + key + ": " + std::to_string(good) + "\n", "c.yaml");
   REQUIRE(c.ok());
-  REQUIRE(c->store_memtable_mb == 64);
-  auto bad = load_collector_config_string("log_level: info\nstore:\n  memtable_mb: 4\n", "c.yaml");
-  REQUIRE_FALSE(bad.ok());
-  REQUIRE_THAT(bad.error().message, Catch::Contains("c.yaml:3: store.memtable_mb"));
+  REQUIRE((*c).*field == good);
+  auto b = load_collector_config_string(prefix + section + ":\n  " + key + ": " + std::to_string(bad) + "\n", "c.yaml");
+  REQUIRE_FALSE(b.ok());
+  REQUIRE_THAT(b.error().message, Catch::Contains("c.yaml:" + std::to_string(line) + ": " + section + "." + key));
+}
+}  // namespace
+
+TEST_CASE("collector config: the store's memtable memory is configurable and checked", "[collector][config]") {
+  check_bounded_key("log_level: info\n", "store", "memtable_mb", &CollectorConfig::store_memtable_mb, 256, 64, 4, 3);
   auto unknown = load_collector_config_string("store:\n  memtable: 64\n", "c.yaml");
   REQUIRE_FALSE(unknown.ok());
   REQUIRE_THAT(unknown.error().message, Catch::Contains("store.memtable: unknown key"));
 }
 
 TEST_CASE("collector config: the store's disk reserve is configurable and checked", "[collector][config]") {
-  auto d = load_collector_config_string("", "c.yaml");
-  REQUIRE(d.ok());
-  REQUIRE(d->min_free_mb == 256);
-  auto c = load_collector_config_string("gateway:\n  listen: 0.0.0.0:7443\n  min_free_mb: 1024\n", "c.yaml");
-  REQUIRE(c.ok());
-  REQUIRE(c->min_free_mb == 1024);
-  auto bad = load_collector_config_string("gateway:\n  listen: 0.0.0.0:7443\n  min_free_mb: 1\n", "c.yaml");
-  REQUIRE_FALSE(bad.ok());
-  REQUIRE_THAT(bad.error().message, Catch::Contains("c.yaml:3: gateway.min_free_mb"));
+  // Line 2: right under `gateway:`.
+  check_bounded_key("", "gateway", "min_free_mb", &CollectorConfig::min_free_mb, 256, 1024, 1, 2);
 }
