@@ -359,11 +359,13 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
             std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
                                                    std::chrono::duration<double>(static_cast<double>(n) / ro.rate)));
         }
-      f.prod_secs = std::chrono::duration<double>(Clock::now() - t0).count();
-      const uint64_t stored_end = (*store)->alert_count();
-      f.stored_at_prod_end = stored_end - warm_stored;
-      if (ro.rate > 0 && stored_q > 0)
-        f.steady_per_s = static_cast<double>(stored_end - stored_q) / std::chrono::duration<double>(Clock::now() - tq).count();
+      if (ro.rate > 0) {  // the paced line (unpaced, production is just as fast as it goes)
+        f.prod_secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        const uint64_t stored_end = (*store)->alert_count();
+        f.stored_at_prod_end = stored_end - warm_stored;
+        if (stored_q > 0)
+          f.steady_per_s = static_cast<double>(stored_end - stored_q) / std::chrono::duration<double>(Clock::now() - tq).count();
+      }
     }
   }
   for (auto& u : ups) (void)u->flush_and_wait(std::chrono::minutes(5));

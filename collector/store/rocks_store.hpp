@@ -32,10 +32,11 @@ struct RocksOptions {
   bool read_only = false;        // open for reading only (audit verify while the collector runs)
   size_t block_cache_mb = 256;
   // Cap on the memtables of all families together (RocksDB's db_write_buffer_size): past
-  // it the largest is flushed. It bounds the store's write memory (each of the 22 families
-  // would otherwise hold up to 2 x 64 MiB), and smaller memtables are cheaper to insert
-  // into: sustained ingest at 1,000 agents +8-13% at 256 MiB (docs/benchmarks.md, session
-  // 7; 512 MiB: no change; 128 MiB: more compaction). 0 = no cap.
+  // it RocksDB flushes one (the family whose memtable is oldest). It bounds the store's
+  // write memory (each of the 22 families would otherwise hold up to 2 x 64 MiB), and
+  // smaller memtables are cheaper to insert into: sustained ingest at 1,000 agents +8% on
+  // average at 256 MiB (docs/benchmarks.md, session 7; 512 MiB: no change; 128 MiB: more
+  // compaction). 0 = no cap.
   size_t memtable_mb = 256;
   IncidentPolicy incidents;
   // Incident groups (sid | agent | source) kept in memory across all agents, so grouping an
