@@ -473,13 +473,12 @@ int main(int argc, char** argv) {
     if (f.prod_secs > 0) {
       // A collector that keeps up stores, while production runs, all but what the last
       // flush interval and ack latency hold: its backlog stays flat, whatever the run length.
-      const uint64_t produced = submitted;
+      const double produced_per_s = static_cast<double>(submitted) / f.prod_secs;
+      const uint64_t backlog = submitted - std::min(submitted, f.stored_at_prod_end);
       std::printf("      paced: produced %.0f alerts/s for %.2f s; stored %.0f alerts/s from a quarter into it to its end; "
                   "backlog at its end %llu alerts (%.0f ms of production)\n",
-                  static_cast<double>(produced) / f.prod_secs, f.prod_secs, f.steady_per_s,
-                  static_cast<unsigned long long>(produced - std::min(produced, f.stored_at_prod_end)),
-                  1e3 * static_cast<double>(produced - std::min(produced, f.stored_at_prod_end)) /
-                      (static_cast<double>(produced) / f.prod_secs));
+                  produced_per_s, f.prod_secs, f.steady_per_s, static_cast<unsigned long long>(backlog),
+                  1e3 * static_cast<double>(backlog) / produced_per_s);
     }
     std::printf("      RSS at the last ack %.0f MiB (process: collector and simulator);", f.rss_mib);
     std::printf(" by thread:");
