@@ -53,7 +53,9 @@ constexpr CfDef kCfs[kNumCf] = {
     {"counts_day", 8},  {"counts_agent_day", 4}};
 // Layout version (default family): bumped whenever keys or values change meaning.
 constexpr const char* kFormatKey = "format";
-constexpr const char* kFormat = "halong-store-4";
+constexpr const char* kFormat = "halong-store-5";
+// The layout before postings: converted in place when opened for writing.
+constexpr const char* kFormatBeforePostings = "halong-store-4";
 
 Error storage_err(const std::string& what, const rocksdb::Status& s) {
   return make_error(ErrorCode::storage_error, what + ": " + s.ToString());
@@ -203,6 +205,197 @@ class IndexStream final : public Stream {
   bool valid_ = false;
   bool positioned_ = false;
   std::string last_bound_;
+};
+
+// Postings (by_rule, by_severity, by_ip, by_port; layout halong-store-5): one record per
+// (term, write) instead of one per (term, alert). Key: term prefix | the greatest alert key
+// of the posting; value: its entries, each an alert key [+ the 16-byte address for by_ip],
+// in ascending order. A posting's entries lie less than kPostingSpanUs apart, so a posting
+// holding a key below a bound B has its greatest key below time(B) + span: a walk from B
+// starts there. Writes of a group of agents' batches (thousands of alerts) then put a few
+// postings per severity, rule or service port instead of one record per alert: each
+// record costs a memtable insert, WAL bytes, a flush and compactions (~1 us sustained).
+constexpr int64_t kPostingSpanUs = 1'000'000;
+constexpr size_t kPostingMaxEntries = 4096;
+// A probe (contains) steps a posting stream down at most this many entries towards the
+// probed key; past it the answer is "maybe" and the walk's predicate on the alert decides.
+constexpr int kPostingProbeSteps = 64;
+
+// Descending walk over the postings of one term: a max-heap of the loaded postings' next
+// entries; the next posting (descending greatest key) is loaded while the heap's top is
+// not above its greatest key, since every entry of it and of the postings after it is at
+// most that key.
+class PostingStream final : public Stream {
+ public:
+  PostingStream(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::ReadOptions& ro, std::string prefix,
+                std::string lo, size_t vlen, std::optional<Cidr> value_filter = std::nullopt)
+      : db_(db), cf_(cf), ro_(ro), prefix_(std::move(prefix)), lo_(std::move(lo)), vlen_(vlen), filter_(value_filter) {
+    lower_ = prefix_ + lo_;  // a posting whose greatest key is below lo holds nothing from lo
+    upper_ = prefix_;
+    while (!upper_.empty() && static_cast<uint8_t>(upper_.back()) == 0xFF) upper_.pop_back();
+    if (!upper_.empty()) upper_.back() = static_cast<char>(static_cast<uint8_t>(upper_.back()) + 1);
+  }
+  uint64_t estimate() override {
+    std::string limit = upper_.empty() ? std::string(prefix_.size() + 21, '\xff') : upper_;
+    rocksdb::Range r(lower_, limit);
+    uint64_t bytes = 0, mem_count = 0, mem_size = 0;
+    rocksdb::SizeApproximationOptions so;
+    so.include_memtables = false;
+    so.include_files = true;
+    db_->GetApproximateSizes(so, cf_, &r, 1, &bytes).PermitUncheckedError();
+    db_->GetApproximateMemTableStats(cf_, r, &mem_count, &mem_size);
+    return (bytes + mem_size) / (kAlertKeyLen + vlen_);
+  }
+  // Probes come in descending order (an intersection's driver walks down): the stream
+  // steps down to the probed key, a merge join. A key further down than the step budget
+  // answers "maybe" (true); the walk checks every alert against the whole query anyway.
+  bool contains(std::string_view key) override {
+    if (!positioned_ || key > std::string_view(probe_)) seek_lt(std::string(key) + '\0');
+    probe_.assign(key);
+    for (int steps = 0; valid_ && std::string_view(key_) > key; ++steps) {
+      if (steps == kPostingProbeSteps) return true;
+      next();
+    }
+    return valid_ && std::string_view(key_) == key;
+  }
+  void seek_lt(const std::string& bound) override {
+    bound_ = bound;
+    posts_.clear();
+    free_.clear();
+    heap_.clear();
+    last_.clear();
+    if (!it_) {
+      lower_slice_ = rocksdb::Slice(lower_);
+      upper_slice_ = rocksdb::Slice(upper_);
+      ro_.iterate_lower_bound = &lower_slice_;
+      ro_.iterate_upper_bound = upper_.empty() ? nullptr : &upper_slice_;
+      it_.reset(db_->NewIterator(ro_, cf_));
+    }
+    const int64_t t = bound.size() >= 8 ? get_time(bound.data()) : INT64_MIN;
+    if (t > INT64_MAX - kPostingSpanUs) {
+      it_->SeekToLast();
+    } else {
+      it_->SeekForPrev(prefix_ + alert_key(t + kPostingSpanUs, 0, 0));
+    }
+    positioned_ = true;
+    probe_ = bound;
+    advance();
+  }
+  bool valid() const override { return valid_; }
+  std::string_view key() const override { return key_; }
+  void next() override {
+    if (!heap_.empty()) pop_top();
+    advance();
+  }
+
+ private:
+  struct Post {
+    std::string keys;  // alert keys (20 bytes each) in ascending order
+    size_t n = 0;      // entries left: keys [0, n)
+    std::string_view top() const { return std::string_view(keys.data() + (n - 1) * kAlertKeyLen, kAlertKeyLen); }
+  };
+  auto cmp() {
+    return [this](size_t a, size_t b) { return posts_[a].top() < posts_[b].top(); };
+  }
+  // Drops the heap's top entry (its posting goes back in with its next entry, if any).
+  void pop_top() {
+    std::pop_heap(heap_.begin(), heap_.end(), cmp());
+    const size_t i = heap_.back();
+    heap_.pop_back();
+    if (--posts_[i].n > 0) {
+      heap_.push_back(i);
+      std::push_heap(heap_.begin(), heap_.end(), cmp());
+    } else {
+      free_.push_back(i);
+    }
+  }
+  // Loads postings until the heap's top is the stream's next key, then takes it (skipping
+  // a key equal to the last one taken: the walk never returns an alert twice).
+  void advance() {
+    for (;;) {
+      while (it_->Valid()) {
+        auto k = it_->key();
+        if (k.size() != prefix_.size() + kAlertKeyLen || !k.starts_with(prefix_)) break;
+        std::string_view greatest(k.data() + prefix_.size(), kAlertKeyLen);
+        if (greatest < std::string_view(lo_)) break;
+        if (!heap_.empty() && posts_[heap_.front()].top() > greatest) break;
+        load(it_->value());
+        it_->Prev();
+      }
+      valid_ = false;
+      if (heap_.empty()) return;
+      std::string_view top = posts_[heap_.front()].top();
+      if (top < std::string_view(lo_)) {
+        heap_.clear();
+        return;
+      }
+      if (top == std::string_view(last_)) {  // the same alert in two postings: once
+        pop_top();
+        continue;
+      }
+      key_.assign(top);
+      last_ = key_;
+      valid_ = true;
+      return;
+    }
+  }
+  // Keeps the entries of one posting that lie in [lo, bound) and pass the address filter.
+  void load(rocksdb::Slice v) {
+    const size_t e = kAlertKeyLen + vlen_;
+    if (v.size() % e != 0) return;  // not a posting: skipped like an unreadable index entry
+    const size_t total = v.size() / e;
+    auto key_at = [&](size_t i) { return std::string_view(v.data() + i * e, kAlertKeyLen); };
+    auto lower = [&](std::string_view x) {  // the first entry not below x
+      size_t a = 0, b = total;
+      while (a < b) {
+        const size_t m = (a + b) / 2;
+        if (key_at(m) < x) a = m + 1;
+        else b = m;
+      }
+      return a;
+    };
+    const size_t first = lower(lo_), end = lower(bound_);  // the entries in [lo, bound)
+    if (first >= end) return;
+    size_t slot;
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = posts_.size();
+      posts_.emplace_back();
+    }
+    Post& p = posts_[slot];
+    p.keys.clear();
+    for (size_t i = first; i < end; ++i) {
+      if (filter_) {
+        std::array<uint8_t, 16> ip{};
+        if (vlen_ != 16) continue;
+        std::memcpy(ip.data(), v.data() + i * e + kAlertKeyLen, 16);
+        if (!filter_->contains(ip)) continue;
+      }
+      p.keys.append(v.data() + i * e, kAlertKeyLen);
+    }
+    p.n = p.keys.size() / kAlertKeyLen;
+    if (p.n == 0) {
+      free_.push_back(slot);
+      return;
+    }
+    heap_.push_back(slot);
+    std::push_heap(heap_.begin(), heap_.end(), cmp());
+  }
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  rocksdb::ReadOptions ro_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string prefix_, lo_, lower_, upper_;
+  size_t vlen_;
+  rocksdb::Slice lower_slice_, upper_slice_;
+  std::optional<Cidr> filter_;
+  std::string bound_, key_, last_, probe_;
+  std::vector<Post> posts_;
+  std::vector<size_t> heap_, free_;
+  bool valid_ = false;
+  bool positioned_ = false;
 };
 
 class UnionStream final : public Stream {
@@ -405,6 +598,53 @@ class SortedRun {
     return buf_.data() + buf_.size() - klen_ - vlen_;
   }
   void put_into(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf) {
+    sort();
+    const size_t rec = klen_ + vlen_;
+    const char* b = buf_.data();
+    for (uint32_t i : idx_) {
+      const char* r = b + i * rec;
+      wb.Put(cf, rocksdb::Slice(r, klen_), rocksdb::Slice(r + klen_, vlen_)).PermitUncheckedError();
+    }
+  }
+  // Puts the records as postings (see PostingStream): records of the same prefix (the
+  // first plen bytes) become one record keyed prefix | greatest alert key, its value the
+  // alert keys with their values in ascending order; a posting ends where the next entry
+  // is kPostingSpanUs or more after its first, or at kPostingMaxEntries.
+  void put_postings(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf, size_t plen) {
+    sort();
+    const size_t rec = klen_ + vlen_;
+    const char* b = buf_.data();
+    size_t n = 0;
+    int64_t first_time = 0;
+    const char* head = nullptr;  // the posting's first record
+    const char* last = nullptr;  // its last record (the greatest alert key)
+    auto flush = [&] {
+      key_.assign(last, klen_);
+      wb.Put(cf, key_, val_).PermitUncheckedError();
+      val_.clear();
+      n = 0;
+    };
+    for (uint32_t i : idx_) {
+      const char* r = b + i * rec;
+      const int64_t t = get_time(r + plen);
+      if (n > 0 && (std::memcmp(r, head, plen) != 0 || static_cast<uint64_t>(t) - static_cast<uint64_t>(first_time) >= static_cast<uint64_t>(kPostingSpanUs) || n == kPostingMaxEntries))
+        flush();
+      if (n == 0) {
+        head = r;
+        first_time = t;
+      }
+      val_.append(r + plen, klen_ - plen + vlen_);
+      last = r;
+      ++n;
+    }
+    if (n > 0) flush();
+  }
+  void clear() { buf_.clear(); }
+  size_t size() const { return buf_.size(); }
+  void truncate(size_t n) { buf_.resize(n); }
+
+ private:
+  void sort() {
     const size_t rec = klen_ + vlen_;
     const size_t n = buf_.size() / rec;
     idx_.resize(n);
@@ -414,20 +654,62 @@ class SortedRun {
     std::sort(idx_.begin(), idx_.end(), [&](uint32_t x, uint32_t y) {
       return std::memcmp(b + x * rec, b + y * rec, kl) < 0;
     });
-    for (uint32_t i : idx_) {
-      const char* r = b + i * rec;
-      wb.Put(cf, rocksdb::Slice(r, klen_), rocksdb::Slice(r + klen_, vlen_)).PermitUncheckedError();
-    }
   }
-  void clear() { buf_.clear(); }
-  size_t size() const { return buf_.size(); }
-  void truncate(size_t n) { buf_.resize(n); }
-
- private:
   size_t klen_, vlen_;
   std::string buf_;
   std::vector<uint32_t> idx_;
+  std::string key_, val_;  // put_postings' record being built
 };
+
+// The families that hold postings, with their term prefix and per-entry value lengths.
+struct PostingFamily {
+  int cf;
+  size_t plen, vlen;
+};
+constexpr PostingFamily kPostingFamilies[] = {{kByRule, 8, 0}, {kBySeverity, 1, 0}, {kByIp, 17, 16}, {kByPort, 3, 0}};
+
+// halong-store-4 -> 5: the per-alert records of the posting families become postings, in
+// rounds of up to 65,536 records per family, each round one atomic write (its records
+// deleted, its postings put; a posting's key is its greatest record's key, so the Put
+// comes after that Delete in the batch and wins). A crash between rounds leaves a family
+// partly converted, and the next open goes on: a per-alert record is told from a posting
+// by its value (empty, or by_ip's 16-byte address; a posting holds whole 20- or 36-byte
+// entries).
+Status convert_to_postings(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& h, bool sync,
+                           uint64_t& converted) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  for (const auto& f : kPostingFamilies) {
+    const size_t klen = f.plen + kAlertKeyLen;
+    std::string from;
+    for (;;) {
+      SortedRun run(klen, f.vlen);
+      rocksdb::WriteBatch wb;
+      size_t n = 0;
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h[static_cast<size_t>(f.cf)]));
+      std::string last;
+      for (it->Seek(from); it->Valid() && n < 65536; it->Next()) {
+        auto k = it->key();
+        auto v = it->value();
+        if (k.size() != klen || v.size() != f.vlen) continue;  // a posting already
+        char* r = run.add();
+        std::memcpy(r, k.data(), klen);
+        if (f.vlen) std::memcpy(r + klen, v.data(), f.vlen);
+        wb.Delete(h[static_cast<size_t>(f.cf)], k).PermitUncheckedError();
+        last.assign(k.data(), k.size());
+        ++n;
+      }
+      if (!it->status().ok()) return storage_err(std::string("converting ") + kCfs[f.cf].name + " to postings", it->status());
+      if (n == 0) break;
+      run.put_postings(wb, h[static_cast<size_t>(f.cf)], f.plen);
+      auto st = db->Write(wo, &wb);
+      if (!st.ok()) return storage_err(std::string("converting ") + kCfs[f.cf].name + " to postings", st);
+      converted += n;
+      from = last + '\0';
+    }
+  }
+  return {};
+}
 
 // The alert records and index records a write stages (one agent's batch, or a whole group
 // of agents' batches), put into the WriteBatch sorted per family at the end. Per thread,
@@ -591,6 +873,9 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
   auto idx = [&](int cf, std::string prefix, std::optional<Cidr> f = std::nullopt) {
     return std::make_unique<IndexStream>(db, s.cf(cf), ro, std::move(prefix), lo, f);
   };
+  auto post = [&](int cf, std::string prefix, std::optional<Cidr> f = std::nullopt) -> std::unique_ptr<Stream> {
+    return std::make_unique<PostingStream>(db, s.cf(cf), ro, std::move(prefix), lo, cf == kByIp ? 16 : 0, f);
+  };
   auto uni = [&](std::vector<std::unique_ptr<Stream>> v) -> std::unique_ptr<Stream> {
     if (v.empty()) return std::make_unique<EmptyStream>();
     if (v.size() == 1) return std::move(v[0]);
@@ -635,7 +920,7 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
     if (*q.status != TriageStatus::fresh) conj.push_back(idx(kByStatus, u8s(*qstatus)));
     else agent_stream(s.all_agents(), qstatus);  // "new" = not triaged: no by_status entry
   }
-  if (q.sid) conj.push_back(idx(kByRule, u64s(*q.sid)));
+  if (q.sid) conj.push_back(post(kByRule, u64s(*q.sid)));
   if (q.text || q.category || q.engine) {
     // The signatures family lists every (sid, signature, category, engine) seen: pick the
     // sids that can match, and walk their by_rule entries.
@@ -660,7 +945,7 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
     if (sids.empty()) { empty = true; return {}; }
     if (!q.sid && sids.size() <= kMaxUnion) {
       std::vector<std::unique_ptr<Stream>> v;
-      for (auto sid : sids) v.push_back(idx(kByRule, u64s(sid)));
+      for (auto sid : sids) v.push_back(post(kByRule, u64s(sid)));
       conj.push_back(uni(std::move(v)));
     }
   }
@@ -669,7 +954,7 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
     bool capped = false;
     auto ps = distinct_prefixes(db, s.cf(kBySeverity), ro, u8s(0), u8s(sev_byte(*q.min_severity)), kMaxUnion, capped);
     std::vector<std::unique_ptr<Stream>> v;
-    for (auto& p : ps) v.push_back(idx(kBySeverity, p));
+    for (auto& p : ps) v.push_back(post(kBySeverity, p));
     conj.push_back(uni(std::move(v)));
   }
   auto net = [&](char tag, const Cidr& c) {
@@ -686,15 +971,15 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
     auto ps = distinct_prefixes(db, s.cf(kByIp), ro, ip_prefix(tag, first), ip_prefix(tag, last), kMaxUnion, capped);
     if (capped) return;  // too wide to merge: served by the alert scan + predicate
     std::vector<std::unique_ptr<Stream>> v;
-    for (auto& p : ps) v.push_back(idx(kByIp, p, c));
+    for (auto& p : ps) v.push_back(post(kByIp, p, c));
     conj.push_back(uni(std::move(v)));
   };
   if (q.src_net) net('s', *q.src_net);
   if (q.dest_net) net('d', *q.dest_net);
   if (q.port && *q.port != 0) {
     std::vector<std::unique_ptr<Stream>> v;
-    v.push_back(idx(kByPort, "s" + u16s(*q.port)));
-    v.push_back(idx(kByPort, "d" + u16s(*q.port)));
+    v.push_back(post(kByPort, "s" + u16s(*q.port)));
+    v.push_back(post(kByPort, "d" + u16s(*q.port)));
     conj.push_back(uni(std::move(v)));
   }
   if (q.assignee && !q.assignee->empty()) {
@@ -710,12 +995,12 @@ std::vector<std::unique_ptr<Stream>> RocksStore::Impl::plan(RocksStore& s, const
     auto n = s.dict_find("a/" + inc->agent);
     if (!n) { empty = true; return {}; }
     if (!q.agent) agent_stream({*n}, std::nullopt);
-    if (!q.sid) conj.push_back(idx(kByRule, u64s(inc->sid)));
+    if (!q.sid) conj.push_back(post(kByRule, u64s(inc->sid)));
     if (auto ip = parse_ip16(inc->src_ip)) {
       Cidr c;
       c.addr = *ip;
       c.prefix = 128;
-      conj.push_back(idx(kByIp, ip_prefix('s', ip_bucket(*ip)), c));
+      conj.push_back(post(kByIp, ip_prefix('s', ip_bucket(*ip)), c));
     }
   }
   return conj;
@@ -902,6 +1187,15 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir, con
                                                     "'): move it aside and start with an empty store directory");
   } else if (!st.ok()) {
     return storage_err("store " + dir + ": reading the layout version", st);
+  } else if (v == kFormatBeforePostings && !o.read_only) {
+    uint64_t converted = 0;
+    if (auto c = convert_to_postings(raw, s->handles_, o.sync, converted); !c) return c.error();
+    rocksdb::WriteOptions wo;
+    wo.sync = o.sync;
+    st = raw->Put(wo, s->cf(kDefault), kFormatKey, kFormat);
+    if (!st.ok()) return storage_err("store " + dir + ": writing the layout version", st);
+    spdlog::info("store {}: converted from layout {} to {} ({} index records became postings)", dir,
+                 kFormatBeforePostings, kFormat, converted);
   } else if (v != kFormat) {
     return make_error(ErrorCode::storage_error, "store " + dir + " has layout '" + v.substr(0, 64) +
                                                     "' but this collector reads '" + std::string(kFormat) +
@@ -1628,11 +1922,11 @@ void RocksStore::emit_runs(rocksdb::WriteBatch& wb) {
   for (const auto& [k, v] : recs)
     wb.Put(cf(kAlerts), rocksdb::Slice(k.data(), kAlertKeyLen), rocksdb::Slice(t_runs.values.data() + v.first, v.second));
   t_runs.ids.put_into(wb, cf(kIds));
-  t_runs.by_rule.put_into(wb, cf(kByRule));
-  t_runs.by_sev.put_into(wb, cf(kBySeverity));
+  t_runs.by_rule.put_postings(wb, cf(kByRule), 8);
+  t_runs.by_sev.put_postings(wb, cf(kBySeverity), 1);
   t_runs.by_agent_status.put_into(wb, cf(kByAgentStatus));
-  t_runs.by_ip.put_into(wb, cf(kByIp));
-  t_runs.by_port.put_into(wb, cf(kByPort));
+  t_runs.by_ip.put_postings(wb, cf(kByIp), 17);
+  t_runs.by_port.put_postings(wb, cf(kByPort), 3);
   // By key, like the runs (the 'o' keys start with the sid, so staging order is random);
   // stable, so that of one key staged twice the later value is put last and wins.
   auto& opens = t_runs.opens;
@@ -1961,6 +2255,8 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
   uint64_t n = 0;
   std::map<std::string, int64_t> deltas, day_deltas, day_deltas_agent;
   const std::string end = alert_key(cutoff_us, 0, 0);
+  std::set<std::string> terms[4];  // by_rule, by_severity, by_ip, by_port terms of a round's alerts
+  std::string last_key;            // the round's last (greatest) alert key
   for (;;) {
     std::lock_guard lock(write_mu_);
     rocksdb::WriteBatch wb;
@@ -1974,14 +2270,15 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
       auto rec = Impl::decode(it->value().ToStringView(), ts.ok() ? &tv : nullptr);
       wb.Delete(cf(kAlerts), key);
       wb.Delete(cf(kTriage), key);
+      last_key = key;
       ++in_batch;
       if (!rec) continue;  // unreadable record: drop it, its index entries are skipped on read
       const Alert& a = rec->first;
       const Triage& t = rec->second;
       auto ak = parse_alert_key(key);
       wb.Delete(cf(kIds), u32s(ak.agent) + u64s(ak.seq));
-      wb.Delete(cf(kByRule), u64s(a.alert.signature_id) + key);
-      wb.Delete(cf(kBySeverity), u8s(sev_byte(a.alert.severity)) + key);
+      terms[0].insert(u64s(a.alert.signature_id));
+      terms[1].insert(u8s(sev_byte(a.alert.severity)));
       if (auto g = dict_find("g/" + a.agent.agency)) {
         --deltas[count_key(a.timestamp_us, *g, a.alert.severity)];
         --day_deltas[count_key(a.timestamp_us, *g, a.alert.severity, kDayUs)];
@@ -1991,13 +2288,29 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
       wb.Delete(cf(kByAgentStatus), u32s(ak.agent) + u8s(static_cast<uint8_t>(t.status)) + key);
       if (!t.assignee.empty())
         if (auto u = dict_find("u/" + t.assignee)) wb.Delete(cf(kByAssignee), u32s(*u) + key);
-      if (auto ip = parse_ip16(a.src_ip)) wb.Delete(cf(kByIp), ip_prefix('s', ip_bucket(*ip)) + key);
-      if (auto ip = parse_ip16(a.dest_ip)) wb.Delete(cf(kByIp), ip_prefix('d', ip_bucket(*ip)) + key);
-      if (a.src_port) wb.Delete(cf(kByPort), "s" + u16s(a.src_port) + key);
-      if (a.dest_port) wb.Delete(cf(kByPort), "d" + u16s(a.dest_port) + key);
+      if (auto ip = parse_ip16(a.src_ip)) terms[2].insert(ip_prefix('s', ip_bucket(*ip)));
+      if (auto ip = parse_ip16(a.dest_ip)) terms[2].insert(ip_prefix('d', ip_bucket(*ip)));
+      if (a.src_port) terms[3].insert("s" + u16s(a.src_port));
+      if (a.dest_port) terms[3].insert("d" + u16s(a.dest_port));
     }
     if (!it->status().ok()) return storage_err("retention: scanning alerts", it->status());
     if (in_batch == 0) break;
+    // The postings of the terms these alerts had whose greatest key is at most the last
+    // alert deleted: every alert in them is deleted by now. A posting that also holds later
+    // alerts stays until they go (its deleted entries are skipped on read, as above).
+    {
+      const int fams[4] = {kByRule, kBySeverity, kByIp, kByPort};
+      for (int fi = 0; fi < 4; ++fi) {
+        std::unique_ptr<rocksdb::Iterator> pit(db_->NewIterator(rocksdb::ReadOptions(), cf(fams[fi])));
+        for (const auto& term : terms[fi]) {
+          const std::string last = term + last_key;
+          for (pit->Seek(term); pit->Valid() && pit->key().starts_with(term) && pit->key().compare(last) <= 0; pit->Next())
+            wb.Delete(cf(fams[fi]), pit->key());
+          if (!pit->status().ok()) return storage_err("retention: scanning postings", pit->status());
+        }
+        terms[fi].clear();
+      }
+    }
     for (const auto& [ck, d] : deltas) wb.Merge(cf(kCounts), ck, delta(d));
     for (const auto& [ck, d] : day_deltas) wb.Merge(cf(kCountsDay), ck, delta(d));
     for (const auto& [ck, d] : day_deltas_agent) wb.Merge(cf(kCountsAgentDay), ck, delta(d));

@@ -123,9 +123,14 @@ TEMPLATE_TEST_CASE("store pages newest first and returns each alert exactly once
 
 TEMPLATE_TEST_CASE("every filter and combination returns exactly what a brute-force filter returns",
                    "[collector][store]", MemoryFactory, RocksFactory) {
+  // Spacing between alert pairs: 1 s (RocksStore's index postings hold one or two alerts
+  // each), 20 ms (an agent's batch spans more than one posting's second: split), 500 us
+  // (all 600 alerts within 0.15 s: each batch one posting per term, and the postings of
+  // the four agents' batches overlap, so every walk merges them).
+  const int64_t spacing = GENERATE(int64_t{1'000'000}, int64_t{20'000}, int64_t{500});
   TestType f;
   auto s = f.make();
-  auto alerts = make_fixture(600);
+  auto alerts = make_fixture(600, 7, spacing);
   store_all(*s, alerts);
   // Triage a few so status/assignee filters have something to find.
   std::map<std::string, std::pair<std::string, std::string>> triaged;  // id -> status, assignee
@@ -138,7 +143,7 @@ TEMPLATE_TEST_CASE("every filter and combination returns exactly what a brute-fo
   }
   auto status_of = [&](const Alert& a) { return triaged.count(a.id) ? triaged[a.id].first : std::string("new"); };
   auto assignee_of = [&](const Alert& a) { return triaged.count(a.id) ? triaged[a.id].second : std::string(); };
-  const int64_t mid = kBase + 100'000'000, late = kBase + 200'000'000;
+  const int64_t mid = kBase + 100 * spacing, late = kBase + 200 * spacing;
 
   std::vector<Case> cases = {
       {"no filter", [](AlertQuery&) {}, [](const Alert&) { return true; }},
@@ -189,7 +194,7 @@ TEMPLATE_TEST_CASE("every filter and combination returns exactly what a brute-fo
        [](const Alert& a) { return a.alert.engine == "suricata" && a.alert.category == "Attempted Information Leak" && a.alert.signature.find("ET ") != std::string::npos; }},
   };
   for (const auto& c : cases) {
-    INFO(TestType::name << ": " << c.name);
+    INFO(TestType::name << ": " << c.name << ", spacing " << spacing << " us");
     AlertQuery q;
     c.set(q);
     std::vector<Alert> want;
@@ -354,11 +359,12 @@ TEMPLATE_TEST_CASE("a new alert reopens a closed incident when the policy says s
 
 TEMPLATE_TEST_CASE("retention deletes alerts older than the cutoff with their index entries", "[collector][store]",
                    MemoryFactory, RocksFactory) {
+  const int64_t spacing = GENERATE(int64_t{1'000'000}, int64_t{500});  // dense: postings span the cutoff
   TestType f;
   auto s = f.make();
-  auto alerts = make_fixture(200);
+  auto alerts = make_fixture(200, 7, spacing);
   store_all(*s, alerts);
-  const int64_t cutoff = kBase + 50'000'000;
+  const int64_t cutoff = kBase + 50 * spacing;
   size_t old = 0;
   for (auto& a : alerts) old += a.timestamp_us < cutoff;
   REQUIRE(old > 0);
@@ -375,4 +381,20 @@ TEMPLATE_TEST_CASE("retention deletes alerts older than the cutoff with their in
   AlertQuery q2;
   q2.min_severity = 4;
   CHECK(all_pages(*s, q2, 50).size() == alerts.size() - old);
+  // Rule, port and address filters: exactly the younger alerts that match.
+  std::vector<Case> cases = {
+      {"sid", [](AlertQuery& q) { q.sid = 2100498; }, [](const Alert& a) { return a.alert.signature_id == 2100498; }},
+      {"port", [](AlertQuery& q) { q.port = 22; }, [](const Alert& a) { return a.src_port == 22 || a.dest_port == 22; }},
+      {"dest", [](AlertQuery& q) { q.dest_net = parse_cidr("192.168.1.11/32").value(); },
+       [](const Alert& a) { return a.dest_ip == "192.168.1.11"; }},
+  };
+  for (const auto& c : cases) {
+    INFO(TestType::name << ": " << c.name << ", spacing " << spacing << " us");
+    AlertQuery q3;
+    c.set(q3);
+    std::set<std::string> want;
+    for (const auto& a : alerts)
+      if (a.timestamp_us >= cutoff && c.want(a)) want.insert(a.id);
+    CHECK(ids_of(all_pages(*s, q3, 7)) == want);
+  }
 }

@@ -50,8 +50,9 @@ struct RocksFactory {
 inline constexpr int64_t kBase = 1'763'899'200'000'000;  // 2025-11-23T12:00:00Z
 
 // A deterministic mixed fixture: `n` alerts over 4 agents in 2 agencies, 6 sids, severities
-// 1..4, sources in a few /24s, and alerts sharing timestamps across agents.
-inline std::vector<Alert> make_fixture(size_t n, uint32_t seed = 7) {
+// 1..4, sources in a few /24s, and alerts sharing timestamps across agents; two alerts
+// every `spacing_us` (1 s by default; less packs many alerts into one index posting).
+inline std::vector<Alert> make_fixture(size_t n, uint32_t seed = 7, int64_t spacing_us = 1'000'000) {
   std::mt19937 rng(seed);
   const char* agents[] = {"web-01", "db-02", "mail-03", "fw:04"};
   const char* agencies[] = {"so-tttt", "so-yte", "so-tttt", "so-yte"};
@@ -69,7 +70,7 @@ inline std::vector<Alert> make_fixture(size_t n, uint32_t seed = 7) {
     a.seq = ++seqs[ag];
     a.agent = {agents[ag], std::string(agents[ag]) + ".gov.vn", agencies[ag]};
     a.id = a.agent.id + ":" + std::to_string(a.seq);
-    a.timestamp_us = kBase + static_cast<int64_t>(i / 2) * 1'000'000 + static_cast<int64_t>(rng() % 3);
+    a.timestamp_us = kBase + static_cast<int64_t>(i / 2) * spacing_us + static_cast<int64_t>(rng() % 3);
     a.source = r >= 3 && r <= 4 ? "log" : "network";
     a.src_ip = (rng() % 5 == 0) ? "2001:db8::" + std::to_string(rng() % 4 + 1)
                                 : "10.0." + std::to_string(rng() % 3) + "." + std::to_string(rng() % 4 + 1);
