@@ -54,7 +54,8 @@ constexpr CfDef kCfs[kNumCf] = {
 // Layout version (default family): bumped whenever keys or values change meaning.
 constexpr const char* kFormatKey = "format";
 constexpr const char* kFormat = "halong-store-5";
-// The layout before postings: converted in place when opened for writing.
+// The layout before postings: read as it is (see PostingStream), its version rewritten when
+// opened for writing.
 constexpr const char* kFormatBeforePostings = "halong-store-4";
 
 Error storage_err(const std::string& what, const rocksdb::Status& s) {
@@ -210,7 +211,9 @@ class IndexStream final : public Stream {
 // Postings (by_rule, by_severity, by_ip, by_port; layout halong-store-5): one record per
 // (term, write) instead of one per (term, alert). Key: term prefix | the greatest alert key
 // of the posting; value: its entries, each an alert key [+ the 16-byte address for by_ip],
-// in ascending order. A posting's entries lie less than kPostingSpanUs apart, so a posting
+// in ascending order, the last one without its key (it is the record key's). A posting of
+// one entry is thus exactly the per-alert record of halong-store-4, which needs no
+// conversion. A posting's entries lie less than kPostingSpanUs apart, so a posting
 // holding a key below a bound B has its greatest key below time(B) + span: a walk from B
 // starts there. Writes of a group of agents' batches (thousands of alerts) then put a few
 // postings per severity, rule or service port instead of one record per alert: each
@@ -218,8 +221,8 @@ class IndexStream final : public Stream {
 constexpr int64_t kPostingSpanUs = 1'000'000;
 constexpr size_t kPostingMaxEntries = 4096;
 // A probe (contains) steps a posting stream down at most this many entries towards the
-// probed key; past it the answer is "maybe" and the walk's predicate on the alert decides.
-constexpr int kPostingProbeSteps = 64;
+// probed key; past it, it seeks.
+constexpr int kPostingProbeSteps = 8;
 
 // Descending walk over the postings of one term: a max-heap of the loaded postings' next
 // entries; the next posting (descending greatest key) is loaded while the heap's top is
@@ -247,15 +250,23 @@ class PostingStream final : public Stream {
     return (bytes + mem_size) / (kAlertKeyLen + vlen_);
   }
   // Probes come in descending order (an intersection's driver walks down): the stream
-  // steps down to the probed key, a merge join. A key further down than the step budget
-  // answers "maybe" (true); the walk checks every alert against the whole query anyway.
+  // steps down to the probed key, a merge join, when it is a few entries away; further
+  // (a sparse driver over a dense term), it seeks to it instead. Exact either way.
   bool contains(std::string_view key) override {
-    if (!positioned_ || key > std::string_view(probe_)) seek_lt(std::string(key) + '\0');
-    probe_.assign(key);
-    for (int steps = 0; valid_ && std::string_view(key_) > key; ++steps) {
-      if (steps == kPostingProbeSteps) return true;
-      next();
+    if (positioned_ && key <= std::string_view(probe_)) {
+      for (int steps = 0;; ++steps) {
+        if (!valid_ || std::string_view(key_) <= key) {
+          probe_.assign(key);
+          return valid_ && std::string_view(key_) == key;
+        }
+        if (steps == kPostingProbeSteps) break;
+        next();
+      }
     }
+    std::string b(key);
+    b.push_back('\0');
+    seek_lt(b);
+    probe_.assign(key);
     return valid_ && std::string_view(key_) == key;
   }
   void seek_lt(const std::string& bound) override {
@@ -319,7 +330,7 @@ class PostingStream final : public Stream {
         std::string_view greatest(k.data() + prefix_.size(), kAlertKeyLen);
         if (greatest < std::string_view(lo_)) break;
         if (!heap_.empty() && posts_[heap_.front()].top() > greatest) break;
-        load(it_->value());
+        load(greatest, it_->value());
         it_->Prev();
       }
       valid_ = false;
@@ -340,11 +351,15 @@ class PostingStream final : public Stream {
     }
   }
   // Keeps the entries of one posting that lie in [lo, bound) and pass the address filter.
-  void load(rocksdb::Slice v) {
+  // `greatest` is the posting's last entry's key (from the record key, not in the value).
+  void load(std::string_view greatest, rocksdb::Slice v) {
     const size_t e = kAlertKeyLen + vlen_;
-    if (v.size() % e != 0) return;  // not a posting: skipped like an unreadable index entry
-    const size_t total = v.size() / e;
-    auto key_at = [&](size_t i) { return std::string_view(v.data() + i * e, kAlertKeyLen); };
+    if (v.size() < vlen_ || (v.size() - vlen_) % e != 0) return;  // not a posting: skipped like an unreadable entry
+    const size_t total = (v.size() - vlen_) / e + 1;
+    auto key_at = [&](size_t i) {
+      return i + 1 == total ? greatest : std::string_view(v.data() + i * e, kAlertKeyLen);
+    };
+    auto ip_at = [&](size_t i) { return v.data() + i * e + (i + 1 == total ? 0 : kAlertKeyLen); };
     auto lower = [&](std::string_view x) {  // the first entry not below x
       size_t a = 0, b = total;
       while (a < b) {
@@ -370,10 +385,10 @@ class PostingStream final : public Stream {
       if (filter_) {
         std::array<uint8_t, 16> ip{};
         if (vlen_ != 16) continue;
-        std::memcpy(ip.data(), v.data() + i * e + kAlertKeyLen, 16);
+        std::memcpy(ip.data(), ip_at(i), 16);
         if (!filter_->contains(ip)) continue;
       }
-      p.keys.append(v.data() + i * e, kAlertKeyLen);
+      p.keys.append(key_at(i));
     }
     p.n = p.keys.size() / kAlertKeyLen;
     if (p.n == 0) {
@@ -608,8 +623,9 @@ class SortedRun {
   }
   // Puts the records as postings (see PostingStream): records of the same prefix (the
   // first plen bytes) become one record keyed prefix | greatest alert key, its value the
-  // alert keys with their values in ascending order; a posting ends where the next entry
-  // is kPostingSpanUs or more after its first, or at kPostingMaxEntries.
+  // entries (alert key | value) in ascending order, the last one without its key; a
+  // posting ends where the next entry is kPostingSpanUs or more after its first, or at
+  // kPostingMaxEntries.
   void put_postings(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf, size_t plen) {
     sort();
     const size_t rec = klen_ + vlen_;
@@ -620,6 +636,7 @@ class SortedRun {
     const char* last = nullptr;  // its last record (the greatest alert key)
     auto flush = [&] {
       key_.assign(last, klen_);
+      val_.erase(val_.size() - vlen_ - (klen_ - plen), klen_ - plen);  // the last key is in the record key
       wb.Put(cf, key_, val_).PermitUncheckedError();
       val_.clear();
       n = 0;
@@ -638,6 +655,29 @@ class SortedRun {
       ++n;
     }
     if (n > 0) flush();
+  }
+  // The ids records (agent(4) | seq(8) -> alert key) as runs: one agent's consecutive
+  // records become one, keyed agent | the last seq, its value their alert keys in seq
+  // order (up to kPostingMaxEntries). A run of one is halong-store-4's record.
+  void put_id_runs(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf) {
+    sort();
+    const size_t rec = klen_ + vlen_;
+    const char* b = buf_.data();
+    size_t n = 0;
+    const char* last = nullptr;
+    for (uint32_t i : idx_) {
+      const char* r = b + i * rec;
+      if (n > 0 && (std::memcmp(r, last, 4) != 0 || n == kPostingMaxEntries)) {
+        wb.Put(cf, rocksdb::Slice(last, klen_), val_).PermitUncheckedError();
+        val_.clear();
+        n = 0;
+      }
+      val_.append(r + klen_, vlen_);
+      last = r;
+      ++n;
+    }
+    if (n > 0) wb.Put(cf, rocksdb::Slice(last, klen_), val_).PermitUncheckedError();
+    val_.clear();
   }
   void clear() { buf_.clear(); }
   size_t size() const { return buf_.size(); }
@@ -660,56 +700,6 @@ class SortedRun {
   std::vector<uint32_t> idx_;
   std::string key_, val_;  // put_postings' record being built
 };
-
-// The families that hold postings, with their term prefix and per-entry value lengths.
-struct PostingFamily {
-  int cf;
-  size_t plen, vlen;
-};
-constexpr PostingFamily kPostingFamilies[] = {{kByRule, 8, 0}, {kBySeverity, 1, 0}, {kByIp, 17, 16}, {kByPort, 3, 0}};
-
-// halong-store-4 -> 5: the per-alert records of the posting families become postings, in
-// rounds of up to 65,536 records per family, each round one atomic write (its records
-// deleted, its postings put; a posting's key is its greatest record's key, so the Put
-// comes after that Delete in the batch and wins). A crash between rounds leaves a family
-// partly converted, and the next open goes on: a per-alert record is told from a posting
-// by its value (empty, or by_ip's 16-byte address; a posting holds whole 20- or 36-byte
-// entries).
-Status convert_to_postings(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& h, bool sync,
-                           uint64_t& converted) {
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  for (const auto& f : kPostingFamilies) {
-    const size_t klen = f.plen + kAlertKeyLen;
-    std::string from;
-    for (;;) {
-      SortedRun run(klen, f.vlen);
-      rocksdb::WriteBatch wb;
-      size_t n = 0;
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h[static_cast<size_t>(f.cf)]));
-      std::string last;
-      for (it->Seek(from); it->Valid() && n < 65536; it->Next()) {
-        auto k = it->key();
-        auto v = it->value();
-        if (k.size() != klen || v.size() != f.vlen) continue;  // a posting already
-        char* r = run.add();
-        std::memcpy(r, k.data(), klen);
-        if (f.vlen) std::memcpy(r + klen, v.data(), f.vlen);
-        wb.Delete(h[static_cast<size_t>(f.cf)], k).PermitUncheckedError();
-        last.assign(k.data(), k.size());
-        ++n;
-      }
-      if (!it->status().ok()) return storage_err(std::string("converting ") + kCfs[f.cf].name + " to postings", it->status());
-      if (n == 0) break;
-      run.put_postings(wb, h[static_cast<size_t>(f.cf)], f.plen);
-      auto st = db->Write(wo, &wb);
-      if (!st.ok()) return storage_err(std::string("converting ") + kCfs[f.cf].name + " to postings", st);
-      converted += n;
-      from = last + '\0';
-    }
-  }
-  return {};
-}
 
 // The alert records and index records a write stages (one agent's batch, or a whole group
 // of agents' batches), put into the WriteBatch sorted per family at the end. Per thread,
@@ -1187,15 +1177,17 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir, con
                                                     "'): move it aside and start with an empty store directory");
   } else if (!st.ok()) {
     return storage_err("store " + dir + ": reading the layout version", st);
-  } else if (v == kFormatBeforePostings && !o.read_only) {
-    uint64_t converted = 0;
-    if (auto c = convert_to_postings(raw, s->handles_, o.sync, converted); !c) return c.error();
-    rocksdb::WriteOptions wo;
-    wo.sync = o.sync;
-    st = raw->Put(wo, s->cf(kDefault), kFormatKey, kFormat);
-    if (!st.ok()) return storage_err("store " + dir + ": writing the layout version", st);
-    spdlog::info("store {}: converted from layout {} to {} ({} index records became postings)", dir,
-                 kFormatBeforePostings, kFormat, converted);
+  } else if (v == kFormatBeforePostings) {
+    // Its per-alert index records are postings of one entry: only the version changes
+    // (read-only: read as it is).
+    if (!o.read_only) {
+      rocksdb::WriteOptions wo;
+      wo.sync = o.sync;
+      st = raw->Put(wo, s->cf(kDefault), kFormatKey, kFormat);
+      if (!st.ok()) return storage_err("store " + dir + ": writing the layout version", st);
+      spdlog::info("store {}: layout {} opened as {} (its index records are postings of one alert)", dir,
+                   kFormatBeforePostings, kFormat);
+    }
   } else if (v != kFormat) {
     return make_error(ErrorCode::storage_error, "store " + dir + " has layout '" + v.substr(0, 64) +
                                                     "' but this collector reads '" + std::string(kFormat) +
@@ -1921,7 +1913,7 @@ void RocksStore::emit_runs(rocksdb::WriteBatch& wb) {
   });
   for (const auto& [k, v] : recs)
     wb.Put(cf(kAlerts), rocksdb::Slice(k.data(), kAlertKeyLen), rocksdb::Slice(t_runs.values.data() + v.first, v.second));
-  t_runs.ids.put_into(wb, cf(kIds));
+  t_runs.ids.put_id_runs(wb, cf(kIds));
   t_runs.by_rule.put_postings(wb, cf(kByRule), 8);
   t_runs.by_sev.put_postings(wb, cf(kBySeverity), 1);
   t_runs.by_agent_status.put_into(wb, cf(kByAgentStatus));
@@ -1955,14 +1947,32 @@ Result<uint64_t> RocksStore::highest_seq(const std::string& agent_id) {
 }
 
 namespace {
+// ids holds runs: agent | the run's last seq -> the alert keys of the run, by seq (see
+// put_id_runs). The run holding seq is the first record at or after agent | seq.
 Result<std::string> find_alert_key(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* ids, std::optional<uint32_t> num,
                                    uint64_t seq, const std::string& id) {
   if (!num) return make_error(ErrorCode::not_found, "no alert " + id);
-  std::string key;
-  auto st = db->Get(rocksdb::ReadOptions(), ids, u32s(*num) + u64s(seq), &key);
-  if (st.IsNotFound()) return make_error(ErrorCode::not_found, "no alert " + id);
-  if (!st.ok()) return storage_err("looking up alert " + id, st);
-  return key;
+  const std::string agent = u32s(*num), from = agent + u64s(seq);
+  std::string upper = u32s(*num + 1);  // agent numbers are below 2^32 - 1 (dictionary)
+  rocksdb::Slice ub(upper);
+  rocksdb::ReadOptions ro;
+  if (*num != UINT32_MAX) ro.iterate_upper_bound = &ub;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, ids));
+  it->Seek(from);
+  if (!it->status().ok()) return storage_err("looking up alert " + id, it->status());
+  if (!it->Valid() || it->key().size() != 12 || !it->key().starts_with(agent))
+    return make_error(ErrorCode::not_found, "no alert " + id);
+  auto v = it->value();
+  if (v.size() % kAlertKeyLen != 0) return make_error(ErrorCode::storage_error, "corrupt id record of alert " + id);
+  size_t a = 0, b = v.size() / kAlertKeyLen;  // the first key whose seq is not below seq
+  while (a < b) {
+    const size_t m = (a + b) / 2;
+    if (get_u64(v.data() + m * kAlertKeyLen + 12) < seq) a = m + 1;
+    else b = m;
+  }
+  if (a == v.size() / kAlertKeyLen || get_u64(v.data() + a * kAlertKeyLen + 12) != seq)
+    return make_error(ErrorCode::not_found, "no alert " + id);
+  return std::string(v.data() + a * kAlertKeyLen, kAlertKeyLen);
 }
 }  // namespace
 
@@ -2262,6 +2272,9 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
     rocksdb::WriteBatch wb;
     size_t in_batch = 0;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kAlerts)));
+    std::unique_ptr<rocksdb::Iterator> ids_it(db_->NewIterator(rocksdb::ReadOptions(), cf(kIds)));
+    std::map<std::string, std::string> runs;                               // ids runs of this round's alerts
+    std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> run_seqs;  // agent -> seqs of its last run seen
     for (it->SeekToFirst(); it->Valid() && it->key().compare(end) < 0 && in_batch < 1000; it->Next()) {
       std::string key = it->key().ToString();
       std::string tv;
@@ -2276,7 +2289,19 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
       const Alert& a = rec->first;
       const Triage& t = rec->second;
       auto ak = parse_alert_key(key);
-      wb.Delete(cf(kIds), u32s(ak.agent) + u64s(ak.seq));
+      // Its ids run (agent | last seq -> alert keys), looked up once per run.
+      if (auto rr = run_seqs.find(ak.agent); rr == run_seqs.end() || ak.seq < rr->second.first || ak.seq > rr->second.second) {
+        ids_it->Seek(u32s(ak.agent) + u64s(ak.seq));
+        if (ids_it->Valid() && ids_it->key().size() == 12 && get_u32(ids_it->key().data()) == ak.agent &&
+            !ids_it->value().empty() && ids_it->value().size() % kAlertKeyLen == 0) {
+          const uint64_t first = get_u64(ids_it->value().data() + 12), last = get_u64(ids_it->key().data() + 4);
+          if (first <= ak.seq) {
+            runs.emplace(ids_it->key().ToString(), ids_it->value().ToString());
+            run_seqs[ak.agent] = {first, last};
+          }
+        }
+        if (!ids_it->status().ok()) return storage_err("retention: reading ids", ids_it->status());
+      }
       terms[0].insert(u64s(a.alert.signature_id));
       terms[1].insert(u8s(sev_byte(a.alert.severity)));
       if (auto g = dict_find("g/" + a.agent.agency)) {
@@ -2295,6 +2320,14 @@ Result<uint64_t> RocksStore::delete_before(int64_t cutoff_us) {
     }
     if (!it->status().ok()) return storage_err("retention: scanning alerts", it->status());
     if (in_batch == 0) break;
+    // The ids runs whose alerts are all deleted by now (a run also holding later alerts
+    // stays until they go).
+    for (const auto& [rk, rv] : runs) {
+      bool gone = true;
+      for (size_t i = 0; i + kAlertKeyLen <= rv.size() && gone; i += kAlertKeyLen)
+        gone = std::string_view(rv.data() + i, kAlertKeyLen) <= std::string_view(last_key);
+      if (gone) wb.Delete(cf(kIds), rk);
+    }
     // The postings of the terms these alerts had whose greatest key is at most the last
     // alert deleted: every alert in them is deleted by now. A posting that also holds later
     // alerts stays until they go (its deleted entries are skipped on read, as above).

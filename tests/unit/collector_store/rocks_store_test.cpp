@@ -657,6 +657,14 @@ TEST_CASE("rocks store indexes a write's alerts of one term in one posting and w
   CHECK(records_in(**s, "by_severity") <= 9 * 4);
   CHECK(records_in(**s, "by_port") <= 9 * 2 * 5);  // source ports 22 / 40000-40002, dest 22 / 80
   CHECK(records_in(**s, "by_agent_status") == all.size());  // triage moves single alerts: one each
+  CHECK(records_in(**s, "ids") == 8 + 1);                   // one run of seqs per agent and write
+  for (const auto& a : all) {
+    auto g = (*s)->get(a.id);
+    REQUIRE(g.ok());
+    CHECK(g->id == a.id);
+    CHECK(g->timestamp_us == a.timestamp_us);
+  }
+  CHECK((*s)->get("bulk:" + std::to_string(bulk.size() + 1)).error().code == ErrorCode::not_found);
 
   auto ids = [&](AlertQuery q, size_t limit) {
     q.limit = limit;
@@ -719,14 +727,14 @@ TEST_CASE("rocks store indexes a write's alerts of one term in one posting and w
   auto n = (*s)->delete_before(kBase + 1'000'000);
   REQUIRE(n.ok());
   CHECK(*n == all.size());
-  for (const char* f : {"by_rule", "by_severity", "by_ip", "by_port", "by_agent_status"}) {
+  for (const char* f : {"by_rule", "by_severity", "by_ip", "by_port", "by_agent_status", "ids"}) {
     INFO(f);
     CHECK(records_in(**s, f) == 0);
   }
   CHECK(ids(by_sid, 100).empty());
 }
 
-TEST_CASE("rocks store converts a store of the layout before postings in place, also a half-converted one",
+TEST_CASE("rocks store reads a store of the layout before postings (one index record per alert) as it is",
           "[collector][store][rocks]") {
   TempDir d;
   auto alerts = make_fixture(3000, 5, 300);  // 3,000 alerts in 0.45 s: postings of many entries
@@ -734,15 +742,15 @@ TEST_CASE("rocks store converts a store of the layout before postings in place, 
   store_all(m, alerts);
   RocksOptions o;
   o.sync = false;
-  size_t per_alert_rule_records = 0, rule_postings = 0;
+  size_t per_alert_rule_records = 0, rule_postings = 0, rule_records_v4 = 0;
   {
     auto s = RocksStore::open(d.path.string(), o);
     REQUIRE(s.ok());
     store_all(**s, alerts);
     rule_postings = records_in(**s, "by_rule");
     // Rewrite the posting families as halong-store-4 kept them: one record per (term,
-    // alert), by_ip's value the address. by_rule only every other posting: a conversion
-    // that a crash interrupted.
+    // alert), by_ip's value the address. by_rule only every other posting: postings of
+    // many alerts next to per-alert records, as new writes add them to an old store.
     struct F {
       const char* name;
       size_t plen, vlen;
@@ -755,38 +763,48 @@ TEST_CASE("rocks store converts a store of the layout before postings in place, 
       for (it->SeekToFirst(); it->Valid(); it->Next(), ++i) {
         if (std::string(f.name) == "by_rule" && i % 2 == 1) continue;
         const std::string k = it->key().ToString(), v = it->value().ToString();
+        // A posting's value: its entries (key | value), the last one without its key.
         const size_t e = 20 + f.vlen;
-        REQUIRE(v.size() % e == 0);
+        REQUIRE((v.size() - f.vlen) % e == 0);
         REQUIRE(wb.Delete(cf, k).ok());
-        for (size_t j = 0; j < v.size(); j += e) {
+        for (size_t j = 0; j + f.vlen < v.size(); j += e)
           REQUIRE(wb.Put(cf, k.substr(0, f.plen) + v.substr(j, 20), v.substr(j + 20, f.vlen)).ok());
-          if (std::string(f.name) == "by_rule") ++per_alert_rule_records;
-        }
+        REQUIRE(wb.Put(cf, k, v.substr(v.size() - f.vlen)).ok());
+        if (std::string(f.name) == "by_rule") per_alert_rule_records += (v.size() - f.vlen) / e + 1;
       }
       REQUIRE((*s)->db()->Write(rocksdb::WriteOptions(), &wb).ok());
     }
+    {  // ids: one record per alert (agent | seq -> alert key) instead of runs
+      auto* cf = (*s)->family("ids");
+      rocksdb::WriteBatch wb;
+      std::unique_ptr<rocksdb::Iterator> it((*s)->db()->NewIterator(rocksdb::ReadOptions(), cf));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        const std::string k = it->key().ToString(), v = it->value().ToString();
+        REQUIRE(v.size() % 20 == 0);
+        REQUIRE(wb.Delete(cf, k).ok());
+        for (size_t j = 0; j < v.size(); j += 20) REQUIRE(wb.Put(cf, k.substr(0, 4) + v.substr(j + 12, 8), v.substr(j, 20)).ok());
+      }
+      REQUIRE((*s)->db()->Write(rocksdb::WriteOptions(), &wb).ok());
+      REQUIRE(records_in(**s, "ids") == alerts.size());
+    }
     REQUIRE(per_alert_rule_records > alerts.size() / 3);
+    rule_records_v4 = records_in(**s, "by_rule");
     REQUIRE((*s)->db()->Put(rocksdb::WriteOptions(), (*s)->family("default"), "format", "halong-store-4").ok());
   }
-  // Read-only (audit verify next to a running collector) does not convert: refused by name.
-  RocksOptions ro = o;
-  ro.read_only = true;
-  auto r = RocksStore::open(d.path.string(), ro);
-  REQUIRE(!r.ok());
-  CHECK(r.error().message.find("layout 'halong-store-4'") != std::string::npos);
-
-  for (int round = 0; round < 2; ++round) {  // converted, then reopened as it is
+  // Read-only (audit verify next to a running collector): read as it is, version kept;
+  // then opened for writing: version rewritten; then reopened.
+  for (int round = 0; round < 3; ++round) {
     INFO("open " << round);
-    auto s = RocksStore::open(d.path.string(), o);
+    RocksOptions oo = o;
+    oo.read_only = round == 0;
+    auto s = RocksStore::open(d.path.string(), oo);
     REQUIRE(s.ok());
     std::string fmt;
     REQUIRE((*s)->db()->Get(rocksdb::ReadOptions(), (*s)->family("default"), "format", &fmt).ok());
-    CHECK(fmt == "halong-store-5");
-    // Every per-alert record went into a posting (the converted half's neighbours merge
-    // into fewer postings than the batches had written).
-    CHECK(records_in(**s, "by_rule") <= rule_postings);
-    CHECK(records_in(**s, "by_rule") < per_alert_rule_records / 4);
-    CHECK(records_in(**s, "by_port") < alerts.size());
+    CHECK(fmt == (round == 0 ? "halong-store-4" : "halong-store-5"));
+    CHECK(rule_records_v4 > rule_postings);
+    CHECK(records_in(**s, "by_rule") == rule_records_v4);  // nothing rewritten
+    for (size_t i = 0; i < alerts.size(); i += 7) CHECK((*s)->get(alerts[i].id).ok());
     std::vector<std::function<void(AlertQuery&)>> qs = {
         [](AlertQuery& q) { q.sid = 2100498; },
         [](AlertQuery& q) { q.min_severity = 2; },

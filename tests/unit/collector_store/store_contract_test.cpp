@@ -372,8 +372,10 @@ TEMPLATE_TEST_CASE("retention deletes alerts older than the cutoff with their in
   REQUIRE(n.ok());
   CHECK(*n == old);
   CHECK(s->alert_count() == alerts.size() - old);
-  for (auto& a : alerts)
+  for (auto& a : alerts) {
     if (a.timestamp_us < cutoff) CHECK(s->get(a.id).error().code == ErrorCode::not_found);
+    else CHECK(s->get(a.id).ok());
+  }
   // Index walks find none of the deleted alerts.
   AlertQuery q;
   q.agent = "web-01";
