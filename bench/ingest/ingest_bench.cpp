@@ -8,7 +8,7 @@
 //   halong_bench_ingest [--agents 1,100,1000] [--alerts 200000] [--batch 500] [--window 16]
 //                       [--queue 16] [--warm 0|1|2] [--flush-ms 50] [--io-threads 2] [--store-threads 16]
 //                       [--sim-threads 1] [--groups 24250] [--times synthetic|now] [--rate 0]
-//                       [--incident-cache 0] [--dir /tmp]   (bench/ingest/NOTES.md explains each)
+//                       [--incident-cache 0] [--dir /tmp] [--spool-dir DIR]   (bench/ingest/NOTES.md explains each)
 //
 // CPU is accounted per thread (each thread's CPU clock) over the timed phase: the
 // collector's threads (gateway "hl-gw-io", "hl-gw-store", RocksDB's own) versus the
@@ -233,6 +233,11 @@ struct RunOptions {
   size_t incident_cache = 0;  // RocksOptions::incident_cache_groups (0: the store's default)
   double rate = 0;          // --warm 1 only: alerts/s produced in all (0: as fast as possible)
   int sim_threads = 1;      // threads running every simulated agent's uplink (0: a thread per agent, as the agent runs)
+  // Where the simulated agents keep their spools (empty: next to the collector's store, on
+  // its disk). Real agents write their spools on their own hosts: a tmpfs here keeps the
+  // simulator's file writes (ext4 block reservation, writeback) off the collector's disk
+  // and cores; the collector's store stays where --dir says, WAL synced.
+  fs::path spool_dir;
 };
 
 Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& ro) {
@@ -298,7 +303,7 @@ Figures run(const fs::path& dir, int agents, uint64_t total, const RunOptions& r
     o.max_inflight_batches = ro.window;
     o.flush_interval = std::chrono::milliseconds(ro.flush_ms);
     o.heartbeat_interval = std::chrono::milliseconds(0);
-    o.spool.dir = eo.dir / "spool";
+    o.spool.dir = ro.spool_dir.empty() ? eo.dir / "spool" : ro.spool_dir / dir.filename() / eo.dir.filename();
     o.spool.fsync = agent::FsyncPolicy::never;  // measuring the collector's durable path
     o.spool.segment_bytes = 4u << 20;
     o.spool.max_bytes = uint64_t{16} << 30;  // a 2 M-alert run of one agent is ~1.3 GB: the 1 GiB default would drop
@@ -434,6 +439,8 @@ int main(int argc, char** argv) {
       ro.sim_threads = std::stoi(v);
     } else if (k == "--dir") {
       base = v;
+    } else if (k == "--spool-dir") {
+      ro.spool_dir = fs::path(v) / ("halong-bench-spools-" + std::to_string(::getpid()));
     } else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -442,13 +449,14 @@ int main(int argc, char** argv) {
   fs::path dir = base / ("halong-bench-ingest-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::printf("ingest benchmark (%s): %llu alerts, batch %zu, window %zu batches/agent, flush %d ms, gateway read-ahead %zu batches, io threads %d, store threads %d, simulator threads %s;\n"
-              "loopback TLS 1.3 with mutual TLS, RocksDB WAL synced per write; %llu incident groups per agent; timestamps %s; %ld CPUs\n",
+              "loopback TLS 1.3 with mutual TLS, RocksDB WAL synced per write; %llu incident groups per agent; timestamps %s; %ld CPUs; agent spools %s\n",
               ro.warm_blocks ? "warm: agents connected first, each agent's alerts produced in one block during the run"
               : ro.warm    ? "warm: agents connected first, alerts produced round robin during the run"
                            : "cold: spools pre-filled, agents connect in the run",
               static_cast<unsigned long long>(alerts), ro.batch, ro.window, ro.flush_ms, ro.queue, ro.io_threads, ro.store_threads,
               ro.sim_threads > 0 ? std::to_string(ro.sim_threads).c_str() : "one per agent",
-              static_cast<unsigned long long>(g_groups), g_times_now ? "wall clock" : "synthetic", ::sysconf(_SC_NPROCESSORS_ONLN));
+              static_cast<unsigned long long>(g_groups), g_times_now ? "wall clock" : "synthetic", ::sysconf(_SC_NPROCESSORS_ONLN),
+              ro.spool_dir.empty() ? "next to the store" : ro.spool_dir.parent_path().c_str());
   double limit = raw_rocksdb(dir / "raw", alerts, 1000);
   std::printf("%-12s %10.0f alerts/s   (the limit: raw WriteBatch of 1000, sync=true)\n", "rocksdb raw", limit);
   {
@@ -488,6 +496,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::error_code ec;
     fs::remove_all(d, ec);
+    if (!ro.spool_dir.empty()) fs::remove_all(ro.spool_dir / d.filename(), ec);
   }
   if (agent_counts.size() > 0) {
     double again = raw_rocksdb(dir / "raw", alerts, 1000);
@@ -495,5 +504,6 @@ int main(int argc, char** argv) {
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
+  if (!ro.spool_dir.empty()) fs::remove_all(ro.spool_dir, ec);
   return 0;
 }
