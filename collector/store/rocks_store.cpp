@@ -11,6 +11,7 @@
 #include <functional>
 #include <future>
 #include <thread>
+#include <tuple>
 
 #include <pthread.h>
 
@@ -88,6 +89,43 @@ std::string ip_prefix(char tag, const std::array<uint8_t, 16>& bucket) {
 }
 
 // ---- index streams: descending walks of alert keys ---------------------------------
+// [prefix | lo, successor of prefix): one index prefix's keys from lo on. The successor
+// is empty for an all-0xFF prefix, which does not occur in our key spaces.
+std::pair<std::string, std::string> prefix_range(const std::string& prefix, const std::string& lo) {
+  std::string upper = prefix;
+  while (!upper.empty() && static_cast<uint8_t>(upper.back()) == 0xFF) upper.pop_back();
+  if (!upper.empty()) upper.back() = static_cast<char>(static_cast<uint8_t>(upper.back()) + 1);
+  return {prefix + lo, std::move(upper)};
+}
+// An iterator over [lower, upper) (upper empty: to the end of the family); ro keeps
+// pointers to the two slices, which must live as long as the iterator.
+std::unique_ptr<rocksdb::Iterator> bounded_iterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
+                                                    rocksdb::ReadOptions& ro, const std::string& lower,
+                                                    const std::string& upper, rocksdb::Slice& lower_slice,
+                                                    rocksdb::Slice& upper_slice) {
+  lower_slice = rocksdb::Slice(lower);
+  upper_slice = rocksdb::Slice(upper);
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = upper.empty() ? nullptr : &upper_slice;
+  return std::unique_ptr<rocksdb::Iterator>(db->NewIterator(ro, cf));
+}
+// RocksDB's estimate of a key range: bytes in table files, entries and bytes in memtables.
+struct RangeSize {
+  uint64_t file_bytes = 0, mem_count = 0, mem_bytes = 0;
+};
+RangeSize range_size(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std::string& lower, const std::string& upper,
+                     size_t prefix_len) {
+  std::string limit = upper.empty() ? std::string(prefix_len + 21, '\xff') : upper;
+  rocksdb::Range r(lower, limit);
+  RangeSize z;
+  rocksdb::SizeApproximationOptions so;
+  so.include_memtables = false;
+  so.include_files = true;
+  db->GetApproximateSizes(so, cf, &r, 1, &z.file_bytes).PermitUncheckedError();
+  db->GetApproximateMemTableStats(cf, r, &z.mem_count, &z.mem_bytes);
+  return z;
+}
+
 class Stream {
  public:
   virtual ~Stream() = default;
@@ -108,22 +146,11 @@ class IndexStream final : public Stream {
   IndexStream(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::ReadOptions& ro, std::string prefix,
               std::string lo, std::optional<Cidr> value_filter = std::nullopt)
       : db_(db), cf_(cf), ro_(ro), prefix_(std::move(prefix)), lo_(std::move(lo)), filter_(value_filter) {
-    lower_ = prefix_ + lo_;
-    upper_ = prefix_;
-    // successor of the prefix (all 0xFF prefixes do not occur in our key spaces)
-    while (!upper_.empty() && static_cast<uint8_t>(upper_.back()) == 0xFF) upper_.pop_back();
-    if (!upper_.empty()) upper_.back() = static_cast<char>(static_cast<uint8_t>(upper_.back()) + 1);
+    std::tie(lower_, upper_) = prefix_range(prefix_, lo_);
   }
   uint64_t estimate() override {
-    std::string limit = upper_.empty() ? std::string(prefix_.size() + 21, '\xff') : upper_;
-    rocksdb::Range r(lower_, limit);
-    uint64_t bytes = 0, mem_count = 0, mem_size = 0;
-    rocksdb::SizeApproximationOptions so;
-    so.include_memtables = false;
-    so.include_files = true;
-    db_->GetApproximateSizes(so, cf_, &r, 1, &bytes).PermitUncheckedError();
-    db_->GetApproximateMemTableStats(cf_, r, &mem_count, &mem_size);
-    return bytes / (prefix_.size() + kAlertKeyLen + 8) + mem_count;
+    const RangeSize z = range_size(db_, cf_, lower_, upper_, prefix_.size());
+    return z.file_bytes / (prefix_.size() + kAlertKeyLen + 8) + z.mem_count;
   }
   bool contains(std::string_view key) override {
     rocksdb::PinnableSlice v;
@@ -155,11 +182,7 @@ class IndexStream final : public Stream {
       // Created on first use (a stream that is only probed never needs one), bounded to
       // [prefix | from, prefix successor): an exhausted walk stops at the bound instead of
       // stepping into the neighbouring prefix's blocks and files.
-      lower_slice_ = rocksdb::Slice(lower_);
-      upper_slice_ = rocksdb::Slice(upper_);
-      ro_.iterate_lower_bound = &lower_slice_;
-      ro_.iterate_upper_bound = upper_.empty() ? nullptr : &upper_slice_;
-      it_.reset(db_->NewIterator(ro_, cf_));
+      it_ = bounded_iterator(db_, cf_, ro_, lower_, upper_, lower_slice_, upper_slice_);
     }
     std::string target = prefix_ + bound;
     it_->SeekForPrev(target);
@@ -233,21 +256,12 @@ class PostingStream final : public Stream {
   PostingStream(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::ReadOptions& ro, std::string prefix,
                 std::string lo, size_t vlen, std::optional<Cidr> value_filter = std::nullopt)
       : db_(db), cf_(cf), ro_(ro), prefix_(std::move(prefix)), lo_(std::move(lo)), vlen_(vlen), filter_(value_filter) {
-    lower_ = prefix_ + lo_;  // a posting whose greatest key is below lo holds nothing from lo
-    upper_ = prefix_;
-    while (!upper_.empty() && static_cast<uint8_t>(upper_.back()) == 0xFF) upper_.pop_back();
-    if (!upper_.empty()) upper_.back() = static_cast<char>(static_cast<uint8_t>(upper_.back()) + 1);
+    // From prefix | lo: a posting whose greatest key is below lo holds nothing from lo.
+    std::tie(lower_, upper_) = prefix_range(prefix_, lo_);
   }
   uint64_t estimate() override {
-    std::string limit = upper_.empty() ? std::string(prefix_.size() + 21, '\xff') : upper_;
-    rocksdb::Range r(lower_, limit);
-    uint64_t bytes = 0, mem_count = 0, mem_size = 0;
-    rocksdb::SizeApproximationOptions so;
-    so.include_memtables = false;
-    so.include_files = true;
-    db_->GetApproximateSizes(so, cf_, &r, 1, &bytes).PermitUncheckedError();
-    db_->GetApproximateMemTableStats(cf_, r, &mem_count, &mem_size);
-    return (bytes + mem_size) / (kAlertKeyLen + vlen_);
+    const RangeSize z = range_size(db_, cf_, lower_, upper_, prefix_.size());
+    return (z.file_bytes + z.mem_bytes) / (kAlertKeyLen + vlen_);
   }
   // Probes come in descending order (an intersection's driver walks down): the stream
   // steps down to the probed key, a merge join, when it is a few entries away; further
@@ -276,11 +290,7 @@ class PostingStream final : public Stream {
     heap_.clear();
     last_.clear();
     if (!it_) {
-      lower_slice_ = rocksdb::Slice(lower_);
-      upper_slice_ = rocksdb::Slice(upper_);
-      ro_.iterate_lower_bound = &lower_slice_;
-      ro_.iterate_upper_bound = upper_.empty() ? nullptr : &upper_slice_;
-      it_.reset(db_->NewIterator(ro_, cf_));
+      it_ = bounded_iterator(db_, cf_, ro_, lower_, upper_, lower_slice_, upper_slice_);
     }
     const int64_t t = bound.size() >= 8 ? get_time(bound.data()) : INT64_MIN;
     if (t > INT64_MAX - kPostingSpanUs) {
@@ -698,7 +708,7 @@ class SortedRun {
   size_t klen_, vlen_;
   std::string buf_;
   std::vector<uint32_t> idx_;
-  std::string key_, val_;  // put_postings' record being built
+  std::string key_, val_;  // the record put_postings / put_id_runs is building
 };
 
 // The alert records and index records a write stages (one agent's batch, or a whole group

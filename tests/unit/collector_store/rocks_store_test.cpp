@@ -18,6 +18,29 @@ using namespace halong;
 using namespace halong::collector;
 using namespace halong::collector::test;
 
+namespace {
+// Each query's first page (up to `limit`) from the RocksStore equals MemoryStore's
+// brute-force answer, and is not empty.
+void check_like_memory(RocksStore& s, MemoryStore& m, const std::vector<std::function<void(AlertQuery&)>>& qs,
+                       size_t limit) {
+  for (size_t i = 0; i < qs.size(); ++i) {
+    INFO("query " << i);
+    AlertQuery q;
+    q.limit = limit;
+    qs[i](q);
+    auto got = s.query(q);
+    auto want = m.query(q);
+    REQUIRE(got.ok());
+    REQUIRE(want.ok());
+    std::vector<std::string> g, w;
+    for (auto& a : got->alerts) g.push_back(a.id);
+    for (auto& a : want->alerts) w.push_back(a.id);
+    CHECK(!w.empty());
+    CHECK(g == w);
+  }
+}
+}  // namespace
+
 TEST_CASE("rocks store keeps alerts, cursors and triage across a reopen", "[collector][store][rocks]") {
   TempDir d;
   auto alerts = make_fixture(120);
@@ -313,21 +336,7 @@ TEST_CASE("rocks store answers agency, scope, status and incident filters like b
       [](AlertQuery& q) { q.scope = std::vector<std::string>{"so-yte"}; q.status = TriageStatus::fresh; q.min_severity = 2; },
       [&](AlertQuery& q) { q.incident = (*s)->get_triage(alerts[7].id).value().incident; },
   };
-  for (size_t i = 0; i < qs.size(); ++i) {
-    INFO("query " << i);
-    AlertQuery q;
-    q.limit = 1000;
-    qs[i](q);
-    auto got = (*s)->query(q);
-    auto want = m.query(q);
-    REQUIRE(got.ok());
-    REQUIRE(want.ok());
-    std::vector<std::string> g, w;
-    for (auto& a : got->alerts) g.push_back(a.id);
-    for (auto& a : want->alerts) w.push_back(a.id);
-    CHECK(!w.empty());
-    CHECK(g == w);
-  }
+  check_like_memory(**s, m, qs, 1000);
 }
 
 TEST_CASE("rocks store keeps exact counts when many agents write concurrently and after a reopen",
@@ -813,20 +822,6 @@ TEST_CASE("rocks store reads a store of the layout before postings (one index re
         [](AlertQuery& q) { q.dest_net = parse_cidr("192.168.1.11/32").value(); },
         [](AlertQuery& q) { q.agent = "db-02"; q.sid = 2013028; },
     };
-    for (size_t i = 0; i < qs.size(); ++i) {
-      INFO("query " << i);
-      AlertQuery q;
-      q.limit = 5000;
-      qs[i](q);
-      auto got = (*s)->query(q);
-      auto want = m.query(q);
-      REQUIRE(got.ok());
-      REQUIRE(want.ok());
-      std::vector<std::string> g, w;
-      for (auto& a : got->alerts) g.push_back(a.id);
-      for (auto& a : want->alerts) w.push_back(a.id);
-      CHECK(!w.empty());
-      CHECK(g == w);
-    }
+    check_like_memory(**s, m, qs, 5000);
   }
 }
