@@ -616,6 +616,11 @@ TEST_CASE("rocks store flushes its memtables when they pass the memtable_mb cap"
 }
 
 namespace {
+Result<std::unique_ptr<RocksStore>> open_unsynced(const TempDir& d) {
+  RocksOptions o;
+  o.sync = false;
+  return RocksStore::open(d.path.string(), o);
+}
 size_t records_in(RocksStore& s, const char* family) {
   std::unique_ptr<rocksdb::Iterator> it(s.db()->NewIterator(rocksdb::ReadOptions(), s.family(family)));
   size_t n = 0;
@@ -628,9 +633,7 @@ size_t records_in(RocksStore& s, const char* family) {
 TEST_CASE("rocks store indexes a write's alerts of one term in one posting and walks them exactly",
           "[collector][store][rocks]") {
   TempDir d;
-  RocksOptions o;
-  o.sync = false;
-  auto s = RocksStore::open(d.path.string(), o);
+  auto s = open_unsynced(d);
   REQUIRE(s.ok());
   // "bulk": 4,000 alerts of one rule 50 us apart (0.2 s), written in 8 batches of 500.
   // "rare": 10 alerts spread over the same 0.2 s, half of that rule, half of another.
