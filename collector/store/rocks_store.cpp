@@ -345,11 +345,7 @@ class PostingStream final : public Stream {
       }
       valid_ = false;
       if (heap_.empty()) return;
-      std::string_view top = posts_[heap_.front()].top();
-      if (top < std::string_view(lo_)) {
-        heap_.clear();
-        return;
-      }
+      std::string_view top = posts_[heap_.front()].top();  // at or above lo (load keeps no less)
       if (top == std::string_view(last_)) {  // the same alert in two postings: once
         pop_top();
         continue;
